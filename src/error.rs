@@ -1,0 +1,160 @@
+//! [`Error`] for bad configuration and failed starts, [`TryRunError`] for
+//! jobs a pool refused (with the closure handed back).
+
+use std::fmt;
+use std::io;
+
+/// What went wrong when building or reconfiguring a pool.
+///
+/// Its message names the setting, the value given and the bound it broke,
+/// e.g. `max_threads must be at least 1, got 0`.
+///
+/// # Examples
+/// ```
+/// let err = threadbridge::Pool::builder().max_threads(0).build().unwrap_err();
+/// assert_eq!(err.to_string(), "max_threads must be at least 1, got 0");
+/// ```
+pub struct Error {
+    repr: Repr,
+}
+
+enum Repr {
+    Invalid(String),
+    Spawn(io::Error),
+    GlobalExists,
+}
+
+impl Error {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self {
+            repr: Repr::Invalid(message.into()),
+        }
+    }
+
+    pub(crate) fn spawn(err: io::Error) -> Self {
+        Self {
+            repr: Repr::Spawn(err),
+        }
+    }
+
+    pub(crate) fn global_exists() -> Self {
+        Self {
+            repr: Repr::GlobalExists,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Invalid(message) => f.write_str(message),
+            Repr::Spawn(err) => write!(f, "could not start a worker thread: {err}"),
+            Repr::GlobalExists => f.write_str("the global pool is already built"),
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Error").field(&self.to_string()).finish()
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.repr {
+            Repr::Spawn(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+/// A job that [`Pool::try_run`](crate::Pool::try_run) or
+/// [`Limiter::try_run`](crate::Limiter::try_run) refused; the closure comes
+/// back so the caller can run it inline, retry or drop it.
+///
+/// # Examples
+/// ```
+/// use threadbridge::{Pool, TryRunError};
+///
+/// let pool = Pool::builder().build()?;
+/// let _ = pool.shutdown_timeout(std::time::Duration::from_secs(1));
+/// match pool.try_run(|| 1 + 1) {
+///     Err(err @ TryRunError::Closed(_)) => {
+///         assert!(err.is_closed());
+///         assert_eq!((err.into_inner())(), 2); // run it inline instead
+///     }
+///     _ => unreachable!(),
+/// }
+/// # Ok::<(), threadbridge::Error>(())
+/// ```
+pub enum TryRunError<F> {
+    /// The queue is at its [`queue_capacity`](crate::Builder::queue_capacity)
+    /// and every thread is busy (or, on a limiter, every token is taken).
+    Full(F),
+    /// The pool is shut down.
+    Closed(F),
+    /// The pool has no thread and the OS refused to start one.
+    Spawn(F, io::Error),
+}
+
+impl<F> TryRunError<F> {
+    /// Takes the refused closure back.
+    pub fn into_inner(self) -> F {
+        match self {
+            Self::Full(f) | Self::Closed(f) | Self::Spawn(f, _) => f,
+        }
+    }
+
+    pub(crate) fn map<G>(self, f: impl FnOnce(F) -> G) -> TryRunError<G> {
+        match self {
+            Self::Full(x) => TryRunError::Full(f(x)),
+            Self::Closed(x) => TryRunError::Closed(f(x)),
+            Self::Spawn(x, err) => TryRunError::Spawn(f(x), err),
+        }
+    }
+
+    /// `true` if the job was refused because the pool was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+
+    /// `true` if the job was refused because the pool was shut down.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed(_))
+    }
+
+    /// `true` if the job was refused because no thread could be started.
+    pub fn is_spawn(&self) -> bool {
+        matches!(self, Self::Spawn(..))
+    }
+}
+
+impl<F> fmt::Debug for TryRunError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Closed(_) => f.write_str("Closed(..)"),
+            Self::Spawn(_, err) => write!(f, "Spawn(.., {err:?})"),
+        }
+    }
+}
+
+impl<F> fmt::Display for TryRunError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("the pool is full"),
+            Self::Closed(_) => f.write_str("the pool is shut down"),
+            Self::Spawn(_, err) => write!(f, "could not start a worker thread: {err}"),
+        }
+    }
+}
+
+impl<F> std::error::Error for TryRunError<F> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Spawn(_, err) => Some(err),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,403 @@
+//! One job: a single allocation holding the closure, its stage, the
+//! awaiting task's waker, the cancel flag and, at the end, the result.
+//!
+//! # Stages
+//! Every change of stage happens under the job's own lock; the ones that
+//! decide *who* owns the closure (claim, withdraw, refuse) also hold the
+//! pool lock, so exactly one of them wins.
+//!
+//! | stage      | closure held | reached by                                   | next                    |
+//! |------------|--------------|----------------------------------------------|-------------------------|
+//! | `Pending`  | yes          | submit                                       | `Claimed`, `Refused`, `Gone` (withdrawn) |
+//! | `Claimed`  | yes          | a worker or an inline poller claimed it      | `Running`               |
+//! | `Running`  | no           | the closure was taken out to run             | `Done`, `Gone` (abandoned) |
+//! | `Done`     | no           | the closure returned or panicked             | `Gone` (taken by `Run`) |
+//! | `Refused`  | yes          | no thread could be started for it            | `Gone`                  |
+//! | `Gone`     | no           | withdrawn, result taken or dropped           | —                       |
+//!
+//! `abandoned` records that the [`Run`](crate::Run) was dropped or
+//! detached: the outcome is then dropped on the worker (a panic goes to the
+//! pool's `on_panic` hook) instead of being stored.
+
+use std::any::Any;
+use std::io;
+use std::mem;
+use std::panic::{self, AssertUnwindSafe};
+use std::task::{Context, Poll, Waker};
+use std::thread;
+
+use crate::cancel::CancelToken;
+use crate::limiter::LimiterShared;
+use crate::shared::Shared;
+use crate::sync::{Arc, AtomicU8, Mutex, Ordering};
+
+/// A job's closure, in either of the two shapes the API accepts; a named
+/// type (not a wrapping closure) so a refused closure can be handed back.
+pub(crate) trait Work: Send + 'static {
+    type Output: Send + 'static;
+    fn call(self, token: &CancelToken) -> Self::Output;
+}
+
+/// A closure from `run` / `try_run`.
+pub(crate) struct Plain<F>(pub(crate) F);
+
+/// A closure from `run_cancellable`.
+pub(crate) struct Cancellable<F>(pub(crate) F);
+
+impl<F, T> Work for Plain<F>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = T;
+    #[inline]
+    fn call(self, _: &CancelToken) -> T {
+        (self.0)()
+    }
+}
+
+impl<F, T> Work for Cancellable<F>
+where
+    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = T;
+    #[inline]
+    fn call(self, token: &CancelToken) -> T {
+        (self.0)(token)
+    }
+}
+
+/// A job as the pool's queues see it.
+pub(crate) type Task = Arc<dyn Job>;
+
+/// Where a job waits, written and read under the pool lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Loc {
+    /// Waiting for a limiter's token.
+    Limiter = 0,
+    /// In the pool's queue (holding any token it needs).
+    Queue = 1,
+    /// Claimed: no longer waiting anywhere.
+    Started = 2,
+}
+
+/// The queue-side view of a job, independent of its closure and result.
+pub(crate) trait Job: Send + Sync {
+    /// Under the pool lock: `Pending` → `Claimed`. `false` for a tombstone.
+    fn claim(&self) -> bool;
+    /// Under the pool lock: whether the job still waits.
+    fn is_pending(&self) -> bool;
+    /// Under the pool lock: `Pending` → `Refused`, waking the `Run`.
+    fn refuse(&self, err: &Arc<io::Error>) -> bool;
+    fn limiter(&self) -> Option<&Arc<LimiterShared>>;
+    fn set_loc(&self, loc: Loc);
+    /// A nested `Run` waiting on its limiter is woken when granted, so it
+    /// can take its job back inline (see [`RunHandle::run_inline`]).
+    fn wake_if_inline(&self);
+    /// Runs a claimed job to its end on this thread and publishes the
+    /// outcome; a worker (`take_next`) gets its next claimed job back.
+    fn execute(self: Arc<Self>, take_next: bool) -> Option<Task>;
+}
+
+/// The [`Run`](crate::Run)-side view of a job, typed by its result.
+pub(crate) trait RunHandle<T>: Send + Sync {
+    fn poll_result(&self, cx: &mut Context<'_>) -> Poll<T>;
+    /// On a worker of the job's own pool: if the job still waits in the
+    /// queue, claim and run it here.
+    fn run_inline(self: Arc<Self>, cx: &Context<'_>);
+    /// The `Run` is gone: `cancel` for a drop (withdraw a pending job, set
+    /// the cancel flag), not for a detach.
+    fn abandon(&self, cancel: bool);
+    fn shared(&self) -> &Arc<Shared>;
+}
+
+enum Stage<F, T> {
+    Pending(F),
+    Claimed(F),
+    Running,
+    Done(thread::Result<T>),
+    Refused(F, Arc<io::Error>),
+    Gone,
+}
+
+struct Slot<F, T> {
+    stage: Stage<F, T>,
+    waker: Option<Waker>,
+    abandoned: bool,
+    wants_inline: bool,
+}
+
+pub(crate) struct JobCell<W: Work> {
+    slot: Mutex<Slot<W, W::Output>>,
+    token: CancelToken,
+    // ORDERING: written and read only under the pool lock.
+    loc: AtomicU8,
+    limiter: Option<Arc<LimiterShared>>,
+    shared: Arc<Shared>,
+}
+
+impl<W: Work> JobCell<W> {
+    pub(crate) fn new(f: W, shared: Arc<Shared>, limiter: Option<Arc<LimiterShared>>) -> Self {
+        Self {
+            slot: Mutex::new(Slot {
+                stage: Stage::Pending(f),
+                waker: None,
+                abandoned: false,
+                wants_inline: false,
+            }),
+            token: CancelToken::new(),
+            loc: AtomicU8::new(Loc::Started as u8),
+            limiter,
+            shared,
+        }
+    }
+
+    /// The closure of a job that was never shared.
+    pub(crate) fn into_work(self: Arc<Self>) -> W {
+        let cell = Arc::try_unwrap(self).unwrap_or_else(|_| unreachable!("an unsubmitted job has one owner"));
+        match cell.slot.into_inner().stage {
+            Stage::Pending(f) => f,
+            _ => unreachable!("an unsubmitted job is pending"),
+        }
+    }
+
+    /// After a failed thread start: takes back the closure if this job was
+    /// refused (it was counted in `rejected` then).
+    pub(crate) fn take_refused(&self) -> Option<W> {
+        let mut slot = self.slot.lock();
+        match mem::replace(&mut slot.stage, Stage::Gone) {
+            Stage::Refused(f, _) => Some(f),
+            other => {
+                slot.stage = other;
+                None
+            }
+        }
+    }
+
+    fn loc(&self) -> Loc {
+        match self.loc.load(Ordering::Relaxed) {
+            0 => Loc::Limiter,
+            1 => Loc::Queue,
+            _ => Loc::Started,
+        }
+    }
+
+    /// Withdraws a pending job whose `Run` was dropped.
+    fn withdraw(&self) {
+        let mut st = self.shared.lock();
+        let f = {
+            let mut slot = self.slot.lock();
+            match mem::replace(&mut slot.stage, Stage::Gone) {
+                Stage::Pending(f) => f,
+                other => {
+                    // Claimed meanwhile: it runs, its outcome is dropped.
+                    slot.stage = other;
+                    return;
+                }
+            }
+        };
+        st.withdraw(self.loc(), self.limiter.as_ref());
+        self.loc.store(Loc::Started as u8, Ordering::Relaxed);
+        st.cancelled += 1;
+        // A freed token may have granted a waiter a thread to be started; a
+        // failure to start it is handled (its jobs refused) inside.
+        let _ = self.shared.unlock_and_start(st);
+        drop_quietly(f);
+    }
+}
+
+impl<W: Work> Job for JobCell<W> {
+    fn claim(&self) -> bool {
+        let mut slot = self.slot.lock();
+        match mem::replace(&mut slot.stage, Stage::Gone) {
+            Stage::Pending(f) => {
+                slot.stage = Stage::Claimed(f);
+                self.loc.store(Loc::Started as u8, Ordering::Relaxed);
+                true
+            }
+            other => {
+                slot.stage = other;
+                false
+            }
+        }
+    }
+
+    fn is_pending(&self) -> bool {
+        matches!(self.slot.lock().stage, Stage::Pending(_))
+    }
+
+    fn refuse(&self, err: &Arc<io::Error>) -> bool {
+        let mut slot = self.slot.lock();
+        match mem::replace(&mut slot.stage, Stage::Gone) {
+            Stage::Pending(f) => {
+                slot.stage = Stage::Refused(f, Arc::clone(err));
+                self.loc.store(Loc::Started as u8, Ordering::Relaxed);
+                if let Some(waker) = slot.waker.take() {
+                    drop(slot);
+                    waker.wake();
+                }
+                true
+            }
+            other => {
+                slot.stage = other;
+                false
+            }
+        }
+    }
+
+    fn limiter(&self) -> Option<&Arc<LimiterShared>> {
+        self.limiter.as_ref()
+    }
+
+    fn set_loc(&self, loc: Loc) {
+        self.loc.store(loc as u8, Ordering::Relaxed);
+    }
+
+    fn wake_if_inline(&self) {
+        let slot = self.slot.lock();
+        if slot.wants_inline {
+            if let Some(waker) = &slot.waker {
+                waker.wake_by_ref();
+            }
+        }
+    }
+
+    fn execute(self: Arc<Self>, take_next: bool) -> Option<Task> {
+        let f = {
+            let mut slot = self.slot.lock();
+            match mem::replace(&mut slot.stage, Stage::Running) {
+                Stage::Claimed(f) => f,
+                _ => unreachable!("only a claimed job is executed"),
+            }
+        };
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| f.call(&self.token)));
+        // Counters first: a job is counted before its Run becomes ready.
+        let next = self.shared.finish(outcome.is_err(), self.limiter.as_ref(), take_next);
+        let mut slot = self.slot.lock();
+        if slot.abandoned {
+            slot.stage = Stage::Gone;
+            drop(slot);
+            discard(&self.shared, outcome);
+        } else {
+            slot.stage = Stage::Done(outcome);
+            let waker = slot.waker.take();
+            drop(slot);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+        next
+    }
+}
+
+impl<W: Work> RunHandle<W::Output> for JobCell<W> {
+    fn poll_result(&self, cx: &mut Context<'_>) -> Poll<W::Output> {
+        let mut slot = self.slot.lock();
+        match mem::replace(&mut slot.stage, Stage::Gone) {
+            Stage::Done(Ok(value)) => Poll::Ready(value),
+            Stage::Done(Err(payload)) => {
+                drop(slot);
+                panic::resume_unwind(payload)
+            }
+            Stage::Refused(f, err) => {
+                drop(slot);
+                drop_quietly(f);
+                panic!("threadbridge: the pool has no thread and could not start one: {err}")
+            }
+            Stage::Gone => unreachable!("a Run's job is never gone while it waits"),
+            other => {
+                slot.stage = other;
+                match &mut slot.waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => {}
+                    waker => *waker = Some(cx.waker().clone()),
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn run_inline(self: Arc<Self>, cx: &Context<'_>) {
+        let mut st = self.shared.lock();
+        match self.loc() {
+            Loc::Queue => {
+                let task: Task = self.clone();
+                if !st.claim_queued(&task) {
+                    return;
+                }
+            }
+            Loc::Limiter => {
+                // Wait for a token like any other job, but be woken when
+                // granted so the job can be taken back from the queue.
+                let mut slot = self.slot.lock();
+                slot.wants_inline = true;
+                slot.waker = Some(cx.waker().clone());
+                return;
+            }
+            Loc::Started => return,
+        }
+        drop(st);
+        let next = self.execute(false);
+        debug_assert!(next.is_none());
+    }
+
+    fn abandon(&self, cancel: bool) {
+        if cancel {
+            self.token.cancel();
+        }
+        let mut slot = self.slot.lock();
+        slot.abandoned = true;
+        let waker = slot.waker.take();
+        match &slot.stage {
+            Stage::Pending(_) if cancel => {
+                drop(slot);
+                self.withdraw();
+            }
+            Stage::Done(_) | Stage::Refused(..) => match mem::replace(&mut slot.stage, Stage::Gone) {
+                Stage::Done(outcome) => {
+                    drop(slot);
+                    discard(&self.shared, outcome);
+                }
+                Stage::Refused(f, _) => {
+                    drop(slot);
+                    drop_quietly(f);
+                }
+                _ => unreachable!(),
+            },
+            _ => drop(slot),
+        }
+        drop(waker);
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+/// Drops an outcome nobody will take: a value quietly, a panic payload
+/// through the pool's `on_panic` hook.
+fn discard<T>(shared: &Shared, outcome: thread::Result<T>) {
+    match outcome {
+        Ok(value) => drop_quietly(value),
+        Err(payload) => report_panic(shared, payload),
+    }
+}
+
+pub(crate) fn report_panic(shared: &Shared, payload: Box<dyn Any + Send>) {
+    match &shared.config.on_panic {
+        Some(hook) => {
+            let hook = Arc::clone(hook);
+            drop_quietly(panic::catch_unwind(AssertUnwindSafe(move || hook(payload))));
+        }
+        None => drop_quietly(payload),
+    }
+}
+
+/// Drops user data; a panicking `Drop` must not take a worker down.
+pub(crate) fn drop_quietly<V>(value: V) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        // A payload whose own Drop panics would abort; leak it instead.
+        mem::forget(payload);
+    }
+}

@@ -1,0 +1,174 @@
+//! Run blocking code from async code on a bounded thread pool, under any
+//! executor.
+//!
+//! # Why
+//! An async executor runs many tasks on few threads. One blocking call in an
+//! `async fn` — `std::fs`, a synchronous database driver, `ureq`, a heavy
+//! hash — stalls every task on that thread; on a single-threaded executor,
+//! the whole server. The cure is to hand the call to another thread and
+//! await its result. Python's Starlette and FastAPI do this with
+//! `run_in_threadpool` (anyio's `to_thread.run_sync`, capped at 40 threads);
+//! tokio has `spawn_blocking`, smol has `blocking::unblock`.
+//!
+//! `threadbridge` is that bridge for any executor, with the controls a
+//! server needs: a bounded pool, per-call-site limiters, a bounded queue
+//! with backpressure, cancellation, panic propagation and graceful
+//! shutdown.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! // Inside any async fn, under any executor:
+//! let config = threadbridge::run(|| std::fs::read_to_string("Cargo.toml")).await?;
+//! assert!(config.contains("[package]"));
+//! # Ok::<(), std::io::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Bounding
+//! A [`Pool`] starts threads lazily, never more than
+//! [`max_threads`](Builder::max_threads) (default 40, as anyio's), and
+//! lets a thread above [`min_threads`](Builder::min_threads) exit after
+//! [`keep_alive`](Builder::keep_alive) idle (default 10 s). The 41st caller
+//! waits in a FIFO queue — asynchronously: its executor thread never
+//! blocks. The most recently idle thread takes the next job (warm caches),
+//! so after a burst the cold ones expire and the pool shrinks back.
+//! [`run`] uses a global pool built on first use; build your own with
+//! [`Pool::builder`].
+//!
+//! # Limiters
+//! A [`Limiter`] caps how many of *its* jobs run at once while sharing the
+//! pool's threads — size one to the resource behind a call site (a database
+//! pool of 10 connections: `pool.limiter(10)`). A job waiting for a token
+//! holds no thread and no queue slot.
+//!
+//! # Backpressure
+//! With [`queue_capacity`](Builder::queue_capacity), [`Pool::try_run`]
+//! refuses with [`TryRunError::Full`] (the closure comes back, to run
+//! inline or shed), while [`Pool::run`]'s job waits for space without
+//! blocking anyone.
+//!
+//! # Cancellation
+//! Dropping a [`Run`] before its job starts means the job never runs. After
+//! it starts, it runs to its end (threads cannot be interrupted); a closure
+//! given to [`Pool::run_cancellable`] can poll its [`CancelToken`] to stop
+//! early. [`Run::detach`] runs a job without awaiting it.
+//!
+//! # Panics
+//! A panicking job does not kill its worker: the panic resumes in the task
+//! that awaits the [`Run`]. A panic nobody awaits goes to
+//! [`Builder::on_panic`].
+//!
+//! # Shutdown
+//! [`Pool::shutdown`] closes the pool to new jobs, runs every job already
+//! accepted, and resolves when every worker has exited;
+//! [`Pool::shutdown_timeout`] is its blocking form. Dropping the last
+//! handle closes the pool the same way without blocking.
+//!
+//! # Runtime independence
+//! The crate depends on no executor. A [`Run`] is a plain `Future` that
+//! wakes the latest waker it was polled with, exactly once when its job
+//! ends; it works under tokio, smol, `futures::executor` or a hand-written
+//! executor. A `Run` polled on a worker of its own pool (`block_on` inside a
+//! job) runs its job inline, so nesting cannot deadlock on the thread cap.
+//!
+//! # Environment
+//! `THREADBRIDGE_MAX_THREADS` sets the global pool's `max_threads` when it
+//! is built lazily. A value that is not a positive integer makes that first
+//! use panic with a message naming the variable — never a silent default.
+//!
+//! # Compared with `spawn_blocking` and `unblock`
+//! | | threadbridge | tokio `spawn_blocking` | smol `blocking::unblock` |
+//! |---|---|---|---|
+//! | executor | any | tokio only | any |
+//! | thread cap | per pool, default 40, changeable at run time | per runtime, default 512 | global, default 500 (env var) |
+//! | per-call-site limit | [`Limiter`] | a `Semaphore` by hand | no |
+//! | bounded queue / `try_run` | yes | no | no |
+//! | drop before start | job never runs | job never runs (`abort`) | job never runs |
+//! | cancel flag for a running job | [`CancelToken`] | no | no |
+//! | panics | resumed in the awaiter; hook for unawaited ones | `JoinError` | resumed in the awaiter |
+//! | shutdown | drains accepted jobs; async or with a timeout | with the runtime | no |
+//! | stats | [`Stats`], [`LimiterStats`] | runtime metrics (unstable) | no |
+//!
+//! Inside a tokio runtime, `spawn_blocking` integrates with tokio's own
+//! shutdown and metrics; reach for this crate when code must run under more
+//! than one executor, or needs the limits above.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+mod builder;
+mod cancel;
+mod error;
+mod global;
+mod job;
+mod limiter;
+mod pool;
+mod run;
+mod shared;
+mod shutdown;
+mod stats;
+mod sync;
+mod worker;
+
+pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_THREADS, MAX_THREADS_ENV};
+pub use cancel::CancelToken;
+pub use error::{Error, TryRunError};
+pub use limiter::Limiter;
+pub use pool::Pool;
+pub use run::Run;
+pub use shutdown::Shutdown;
+pub use stats::{LimiterStats, Stats};
+
+/// Runs `f` on the [`global`] pool; `.await` the [`Run`] for its result.
+///
+/// # Panics
+/// If the global pool cannot be built (an invalid
+/// `THREADBRIDGE_MAX_THREADS`), or as [`Pool::run`].
+///
+/// # Examples
+/// ```
+/// # futures::executor::block_on(async {
+/// let n = threadbridge::run(|| 21 * 2).await;
+/// assert_eq!(n, 42);
+/// # });
+/// ```
+pub fn run<F, T>(f: F) -> Run<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    global().run(f)
+}
+
+/// A [`Limiter`] on the [`global`] pool.
+///
+/// # Panics
+/// If `limit` is 0, or as [`global`].
+///
+/// # Examples
+/// ```
+/// # futures::executor::block_on(async {
+/// static DB: std::sync::OnceLock<threadbridge::Limiter> = std::sync::OnceLock::new();
+/// let db = DB.get_or_init(|| threadbridge::limiter(10));
+/// assert_eq!(db.run(|| "row").await, "row");
+/// # });
+/// ```
+pub fn limiter(limit: usize) -> Limiter {
+    global().limiter(limit)
+}
+
+/// The global pool, built on first use with the defaults and
+/// `THREADBRIDGE_MAX_THREADS`, unless [`Builder::build_global`] installed
+/// one first.
+///
+/// # Panics
+/// If `THREADBRIDGE_MAX_THREADS` is set but not a positive integer.
+///
+/// # Examples
+/// ```
+/// let stats = threadbridge::global().stats();
+/// assert!(stats.max_threads >= 1);
+/// ```
+pub fn global() -> &'static Pool {
+    global::get()
+}

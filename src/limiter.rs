@@ -1,0 +1,276 @@
+//! [`Limiter`]: caps how many of one call site's jobs run at once, sharing
+//! the pool's threads. Tokens and FIFO waiters live here; they are only
+//! touched with the pool lock held (lock order pool → limiter → job), so a
+//! token moves from one job to the next waiter in one step.
+
+use std::collections::VecDeque;
+use std::fmt;
+
+use crate::cancel::CancelToken;
+use crate::error::{Error, TryRunError};
+use crate::job::{Cancellable, Loc, Plain, Task, Work};
+use crate::pool::{self, Pool};
+use crate::run::Run;
+use crate::stats::LimiterStats;
+use crate::sync::{Arc, Mutex};
+
+/// A view of a [`Pool`] that runs at most `limit` of its own jobs at once.
+///
+/// Like anyio's `CapacityLimiter` or Kotlin's `limitedParallelism`: jobs
+/// run on the pool's threads, but a job waiting for one of the limiter's
+/// tokens holds no thread and no queue slot. Waiters are served in order.
+/// A token is held until the closure *returns* — even if its [`Run`] was
+/// dropped after the job started — so `running` never exceeds the limit.
+///
+/// Limiters are independent: several may together allow more jobs than the
+/// pool has threads; the pool's `max_threads` still caps them all.
+///
+/// A `Limiter` keeps its pool alive (it holds a [`Pool`] handle). Cloning
+/// one gives another handle to the same tokens.
+///
+/// # Sizing a limiter
+/// Size it to the resource behind the call site: with a database pool of 10
+/// connections, `pool.limiter(10)` lets ten queries run and parks the
+/// eleventh caller, asynchronously and without tying up a thread, instead
+/// of having it block a thread while it waits for a connection.
+///
+/// # Examples
+/// ```
+/// # futures::executor::block_on(async {
+/// let pool = threadbridge::Pool::builder().max_threads(16).build()?;
+/// let db = pool.limiter(10); // at most 10 queries at once
+/// let rows = db.run(|| 42 /* a blocking query */).await;
+/// assert_eq!(rows, 42);
+/// # Ok::<(), threadbridge::Error>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Limiter {
+    shared: Arc<LimiterShared>,
+    pool: Pool,
+}
+
+pub(crate) struct LimiterShared {
+    state: Mutex<LimiterState>,
+}
+
+struct LimiterState {
+    limit: usize,
+    /// Tokens held.
+    running: usize,
+    /// Live waiters (tombstones excluded).
+    waiting: usize,
+    waiters: VecDeque<Task>,
+}
+
+impl Limiter {
+    pub(crate) fn new(pool: Pool, limit: usize) -> Self {
+        assert!(
+            limit > 0,
+            "threadbridge: a limiter's limit must be at least 1, got 0"
+        );
+        Self {
+            shared: Arc::new(LimiterShared {
+                state: Mutex::new(LimiterState {
+                    limit,
+                    running: 0,
+                    waiting: 0,
+                    waiters: VecDeque::new(),
+                }),
+            }),
+            pool,
+        }
+    }
+
+    /// Runs `f` on the pool once one of this limiter's tokens is free.
+    ///
+    /// Submits at once, like [`Pool::run`]; the job then waits for a token
+    /// (holding no thread), then for a thread.
+    ///
+    /// # Panics
+    /// If the pool is shut down or no thread can be started; see
+    /// [`Pool::run`].
+    ///
+    /// # Examples
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let limiter = threadbridge::limiter(2);
+    /// let a = limiter.run(|| 1);
+    /// let b = limiter.run(|| 2);
+    /// let c = limiter.run(|| 3); // waits for a token
+    /// assert_eq!(a.await + b.await + c.await, 6);
+    /// # });
+    /// ```
+    pub fn run<F, T>(&self, f: F) -> Run<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        pool::expect_run(self.try_submit(Plain(f), false))
+    }
+
+    /// Like [`run`](Limiter::run), but refuses instead of waiting: `Full` if
+    /// no token is free (or the pool is full), `Closed` after shutdown.
+    ///
+    /// # Errors
+    /// See [`TryRunError`]; the closure comes back in every case.
+    ///
+    /// # Examples
+    /// ```
+    /// let limiter = threadbridge::Pool::builder().build()?.limiter(1);
+    /// let first = limiter.try_run(|| std::thread::sleep(std::time::Duration::from_millis(50)));
+    /// assert!(first.is_ok());
+    /// let second = limiter.try_run(|| ());
+    /// assert!(second.unwrap_err().is_full()); // the one token is taken
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
+    pub fn try_run<F, T>(&self, f: F) -> Result<Run<T>, TryRunError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.try_submit(Plain(f), true)
+            .map_err(|err| err.map(|Plain(f)| f))
+    }
+
+    /// Like [`run`](Limiter::run), with a [`CancelToken`] for the closure.
+    ///
+    /// # Panics
+    /// As [`run`](Limiter::run).
+    ///
+    /// # Examples
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let limiter = threadbridge::limiter(4);
+    /// let done = limiter.run_cancellable(|token| !token.is_cancelled()).await;
+    /// assert!(done);
+    /// # });
+    /// ```
+    pub fn run_cancellable<F, T>(&self, f: F) -> Run<T>
+    where
+        F: FnOnce(&CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        pool::expect_run(self.try_submit(Cancellable(f), false))
+    }
+
+    fn try_submit<W: Work>(&self, work: W, try_only: bool) -> Result<Run<W::Output>, TryRunError<W>> {
+        pool::submit(self.pool.shared(), Some(&self.shared), work, try_only)
+    }
+
+    /// Changes the limit. Raising it starts waiters at once; lowering it
+    /// takes effect as running jobs finish (none is interrupted).
+    ///
+    /// # Errors
+    /// A limit of 0.
+    ///
+    /// # Examples
+    /// ```
+    /// let limiter = threadbridge::limiter(2);
+    /// limiter.set_limit(8)?;
+    /// assert_eq!(limiter.stats().limit, 8);
+    /// assert!(limiter.set_limit(0).is_err());
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
+    pub fn set_limit(&self, n: usize) -> Result<(), Error> {
+        if n == 0 {
+            return Err(Error::invalid("a limiter's limit must be at least 1, got 0"));
+        }
+        let shared = self.pool.shared();
+        let mut st = shared.lock();
+        self.shared.state.lock().limit = n;
+        st.grant(&self.shared);
+        // A thread that cannot start leaves its jobs refused, not hanging.
+        let _ = shared.unlock_and_start(st);
+        Ok(())
+    }
+
+    /// A snapshot of the limiter's tokens and waiters.
+    pub fn stats(&self) -> LimiterStats {
+        let st = self.shared.state.lock();
+        LimiterStats {
+            limit: st.limit,
+            running: st.running,
+            waiting: st.waiting,
+        }
+    }
+
+    /// The pool this limiter runs its jobs on.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+impl fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limiter")
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+/// All of these are called with the pool lock held.
+impl LimiterShared {
+    /// Takes a token if one is free and nobody waits for one (FIFO).
+    pub(crate) fn try_acquire(&self) -> bool {
+        let mut st = self.state.lock();
+        if st.running < st.limit && st.waiting == 0 {
+            st.running += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    pub(crate) fn push_waiter(&self, job: Task) {
+        job.set_loc(Loc::Limiter);
+        let mut st = self.state.lock();
+        st.waiters.push_back(job);
+        st.waiting += 1;
+    }
+
+    /// Returns one token; if that frees one for the oldest live waiter,
+    /// hands it over and returns the waiter.
+    pub(crate) fn release_and_grant(&self) -> Option<Task> {
+        let mut st = self.state.lock();
+        st.running -= 1;
+        st.grant_one()
+    }
+
+    /// Hands every free token to a waiter (after the limit was raised).
+    pub(crate) fn grant(&self) -> Vec<Task> {
+        let mut st = self.state.lock();
+        let mut granted = Vec::new();
+        while let Some(job) = st.grant_one() {
+            granted.push(job);
+        }
+        granted
+    }
+
+    /// A waiter's `Run` was dropped; its entry is now a tombstone.
+    pub(crate) fn withdraw_waiter(&self) {
+        let mut st = self.state.lock();
+        st.waiting -= 1;
+        if st.waiting == 0 {
+            st.waiters.clear();
+        } else if st.waiters.len() > 2 * st.waiting + 32 {
+            st.waiters.retain(|job| job.is_pending());
+        }
+    }
+}
+
+impl LimiterState {
+    fn grant_one(&mut self) -> Option<Task> {
+        if self.running >= self.limit {
+            return None;
+        }
+        while let Some(job) = self.waiters.pop_front() {
+            if job.is_pending() {
+                self.waiting -= 1;
+                self.running += 1;
+                return Some(job);
+            }
+        }
+        None
+    }
+}

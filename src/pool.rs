@@ -1,0 +1,331 @@
+//! [`Pool`]: the handle users hold, and the submit path every job takes.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::builder::{Builder, Config};
+use crate::cancel::CancelToken;
+use crate::error::{Error, TryRunError};
+use crate::job::{Cancellable, JobCell, Plain, Task, Work};
+use crate::limiter::{Limiter, LimiterShared};
+use crate::run::Run;
+use crate::shared::Shared;
+use crate::shutdown::Shutdown;
+use crate::stats::Stats;
+use crate::sync::{Arc, Ordering};
+use crate::worker;
+
+/// A bounded pool of worker threads that async code hands blocking work to.
+///
+/// A cheap handle: clones share one pool. Dropping the last handle (and the
+/// last [`Limiter`]) closes the pool without blocking: accepted jobs still
+/// run, then the threads exit.
+///
+/// # Examples
+/// ```
+/// # futures::executor::block_on(async {
+/// use threadbridge::Pool;
+///
+/// let pool = Pool::builder().max_threads(4).build()?;
+/// let text = pool.run(|| std::fs::read_to_string("Cargo.toml")).await?;
+/// assert!(text.contains("threadbridge"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub struct Pool {
+    shared: Arc<Shared>,
+}
+
+impl Pool {
+    /// A [`Builder`] with the default settings.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn from_config(config: Config) -> Result<Self, Error> {
+        let min = config.min_threads;
+        let pool = Self {
+            shared: Arc::new(Shared::new(config)),
+        };
+        if min > 0 {
+            pool.shared.lock().threads = min;
+            if let Err(err) = pool.shared.start_threads(min) {
+                pool.shared.close();
+                return Err(Error::spawn(err));
+            }
+        }
+        Ok(pool)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Runs `f` on a worker thread; `.await` the [`Run`] for its result.
+    ///
+    /// Submits at once, like a spawn: the job runs even if the `Run` is
+    /// never polled. If every thread is busy the job waits in the queue
+    /// (FIFO) — the caller's thread never blocks.
+    ///
+    /// # Panics
+    /// If the pool is shut down (use [`try_run`](Pool::try_run) to get the
+    /// closure back instead), or if it has no thread and the OS refuses to
+    /// start one.
+    ///
+    /// # Examples
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = threadbridge::Pool::builder().build()?;
+    /// let digest = pool.run(|| (0..1_000u64).map(|i| i * i).sum::<u64>()).await;
+    /// assert_eq!(digest, 332_833_500);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn run<F, T>(&self, f: F) -> Run<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        expect_run(submit(&self.shared, None, Plain(f), false))
+    }
+
+    /// Like [`run`](Pool::run), but refuses instead of queueing beyond
+    /// [`queue_capacity`](Builder::queue_capacity), and returns errors
+    /// instead of panicking.
+    ///
+    /// # Errors
+    /// [`TryRunError::Full`] if the queue is full and no thread is free or
+    /// can start, [`TryRunError::Closed`] after shutdown,
+    /// [`TryRunError::Spawn`] if the pool has no thread and the OS refuses
+    /// to start one. The closure comes back in every case.
+    ///
+    /// # Examples
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = threadbridge::Pool::builder().queue_capacity(100).build()?;
+    /// let answer = match pool.try_run(|| 6 * 7) {
+    ///     Ok(run) => run.await,
+    ///     Err(refused) => (refused.into_inner())(), // shed load: run it here
+    /// };
+    /// assert_eq!(answer, 42);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn try_run<F, T>(&self, f: F) -> Result<Run<T>, TryRunError<F>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        submit(&self.shared, None, Plain(f), true).map_err(|err| err.map(|Plain(f)| f))
+    }
+
+    /// Like [`run`](Pool::run), but the closure gets a [`CancelToken`] that
+    /// turns on when the `Run` is dropped, so a long job can stop early.
+    ///
+    /// # Panics
+    /// As [`run`](Pool::run).
+    ///
+    /// # Examples
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = threadbridge::Pool::builder().build()?;
+    /// let steps = pool
+    ///     .run_cancellable(|token| (0..100).take_while(|_| !token.is_cancelled()).count())
+    ///     .await;
+    /// assert_eq!(steps, 100);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn run_cancellable<F, T>(&self, f: F) -> Run<T>
+    where
+        F: FnOnce(&CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        expect_run(submit(&self.shared, None, Cancellable(f), false))
+    }
+
+    /// A [`Limiter`] that lets at most `limit` of its jobs run at once on
+    /// this pool.
+    ///
+    /// # Panics
+    /// If `limit` is 0.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = threadbridge::Pool::builder().build()?;
+    /// let limiter = pool.limiter(10);
+    /// assert_eq!(limiter.stats().limit, 10);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
+    pub fn limiter(&self, limit: usize) -> Limiter {
+        Limiter::new(self.clone(), limit)
+    }
+
+    /// Changes the cap on threads. Raising it starts threads for queued jobs
+    /// at once; lowering it lets surplus threads finish their job and exit.
+    ///
+    /// # Errors
+    /// `n` of 0, or below the pool's `min_threads`.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = threadbridge::Pool::builder().max_threads(4).build()?;
+    /// pool.set_max_threads(64)?;
+    /// assert_eq!(pool.stats().max_threads, 64);
+    /// assert!(pool.set_max_threads(0).is_err());
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
+    pub fn set_max_threads(&self, n: usize) -> Result<(), Error> {
+        let min = self.shared.config.min_threads;
+        if n == 0 {
+            return Err(Error::invalid("max_threads must be at least 1, got 0"));
+        }
+        if n < min {
+            return Err(Error::invalid(format!(
+                "max_threads must be at least min_threads ({min}), got {n}"
+            )));
+        }
+        let mut st = self.shared.lock();
+        st.max_threads = n;
+        st.resize();
+        // A thread that cannot start leaves its jobs refused, not hanging.
+        let _ = self.shared.unlock_and_start(st);
+        Ok(())
+    }
+
+    /// A snapshot of the pool's threads, queue and totals.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Closes the pool to new jobs at once and returns a future that
+    /// resolves when every worker has exited. Jobs already accepted —
+    /// queued, waiting for a limiter or for queue space — all run first.
+    ///
+    /// After this, [`run`](Pool::run) panics and [`try_run`](Pool::try_run)
+    /// gives [`TryRunError::Closed`]. Awaiting it inside one of the pool's
+    /// own jobs never resolves.
+    ///
+    /// # Examples
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = threadbridge::Pool::builder().build()?;
+    /// pool.run(|| ()).detach();
+    /// pool.shutdown().await;
+    /// assert!(pool.try_run(|| ()).unwrap_err().is_closed());
+    /// # Ok::<(), threadbridge::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn shutdown(&self) -> Shutdown {
+        self.shared.close();
+        Shutdown::new(Arc::clone(&self.shared))
+    }
+
+    /// The blocking form of [`shutdown`](Pool::shutdown), for sync code:
+    /// closes the pool and waits up to `timeout` for every worker to exit.
+    /// Returns `true` if they all did. Called on one of the pool's own
+    /// threads, it closes the pool and returns `false` at once.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = threadbridge::Pool::builder().build()?;
+    /// pool.run(|| ()).detach();
+    /// assert!(pool.shutdown_timeout(Duration::from_secs(10)));
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
+    pub fn shutdown_timeout(&self, timeout: Duration) -> bool {
+        self.shared.close();
+        if worker::is_worker_of(&self.shared) {
+            return false;
+        }
+        self.shared.wait_exit(Instant::now().checked_add(timeout))
+    }
+}
+
+impl Clone for Pool {
+    fn clone(&self) -> Self {
+        // ORDERING: a handle count; closing synchronizes through the lock.
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // ORDERING: AcqRel so the last dropper sees every other handle gone.
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared.close();
+        }
+    }
+}
+
+impl fmt::Debug for Pool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool").field("stats", &self.stats()).finish()
+    }
+}
+
+/// The submit path of every `run`, `try_run` and `run_cancellable`, on a
+/// pool or a limiter. `try_only` refuses where `run` would wait.
+pub(crate) fn submit<W: Work>(
+    shared: &Arc<Shared>,
+    limiter: Option<&Arc<LimiterShared>>,
+    work: W,
+    try_only: bool,
+) -> Result<Run<W::Output>, TryRunError<W>> {
+    let job = Arc::new(JobCell::new(work, Arc::clone(shared), limiter.cloned()));
+    let mut st = shared.lock();
+    if st.closed {
+        drop(st);
+        return Err(TryRunError::Closed(job.into_work()));
+    }
+    let task = || -> Task { job.clone() };
+    let accepted = if try_only && !st.has_room(shared.config.queue_capacity) {
+        false
+    } else {
+        match limiter {
+            None => {
+                st.enqueue(task(), true);
+                true
+            }
+            Some(limiter) if limiter.try_acquire() => {
+                st.enqueue(task(), true);
+                true
+            }
+            Some(_) if try_only => false,
+            Some(limiter) => {
+                limiter.push_waiter(task());
+                true
+            }
+        }
+    };
+    if !accepted {
+        st.rejected += 1;
+        drop(st);
+        return Err(TryRunError::Full(job.into_work()));
+    }
+    if let Err(err) = shared.unlock_and_start(st) {
+        if let Some(work) = job.take_refused() {
+            return Err(TryRunError::Spawn(work, err));
+        }
+    }
+    Ok(Run::new(job))
+}
+
+/// `run`'s answer to a refusal: panic with what went wrong.
+pub(crate) fn expect_run<T, W>(result: Result<Run<T>, TryRunError<W>>) -> Run<T> {
+    match result {
+        Ok(run) => run,
+        Err(TryRunError::Closed(_)) => {
+            panic!("threadbridge: run() on a pool that is shut down; use try_run() to get the closure back instead")
+        }
+        Err(TryRunError::Spawn(_, err)) => {
+            panic!("threadbridge: the pool has no thread and could not start one: {err}")
+        }
+        Err(TryRunError::Full(_)) => unreachable!("run() waits for space instead of refusing"),
+    }
+}

@@ -1,0 +1,417 @@
+//! The pool's shared core: its configuration and the one locked [`State`]
+//! through which every scheduling decision passes.
+//!
+//! # The lock and its invariants
+//! One mutex (the *pool lock*) guards the job queue, the idle-thread stack,
+//! the thread count, the totals, and — nested inside it, lock order
+//! pool → limiter → job — every limiter's tokens and waiters. Holding it,
+//! a decision and its effect are one step, so no wake-up can fall between
+//! them:
+//!
+//! * **No stranded job.** A job enters the queue only under the lock, and
+//!   then either an idle thread is popped off the idle stack and notified,
+//!   or a thread is reserved to be started, or every thread is busy and
+//!   checks the queue (under the lock) before it goes idle again.
+//! * **Keep-alive vs. new job.** A thread whose keep-alive expires re-takes
+//!   the lock and exits only if nobody popped it off the idle stack
+//!   meanwhile (its `notified` flag, written under the lock).
+//! * **Cancellation vs. start.** A job is claimed for running, withdrawn by
+//!   its dropped [`Run`](crate::Run), or refused after a failed thread
+//!   start only under the lock, so exactly one of them happens.
+//! * **Tokens.** A limiter's `running` only changes under the lock; a freed
+//!   token goes straight to the oldest live waiter (FIFO).
+//!
+//! Withdrawn jobs stay in their queue as tombstones (they are skipped when
+//! popped), and live counts are kept beside each queue; a queue is
+//! compacted when tombstones outnumber live jobs.
+
+use std::collections::VecDeque;
+use std::io;
+use std::task::Waker;
+use std::time::Instant;
+
+use crate::builder::Config;
+use crate::job::{Loc, Task};
+use crate::limiter::LimiterShared;
+use crate::stats::Stats;
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+use crate::worker;
+
+/// A parked worker thread, as seen from the idle stack.
+pub(crate) struct Parker {
+    pub(crate) cv: Condvar,
+    /// Set (under the pool lock) by whoever pops this thread off the idle
+    /// stack to hand it work or tell it to exit.
+    // ORDERING: only accessed with the pool lock held; Relaxed suffices.
+    pub(crate) notified: AtomicBool,
+}
+
+impl Parker {
+    pub(crate) fn new() -> Self {
+        Self {
+            cv: Condvar::new(),
+            notified: AtomicBool::new(false),
+        }
+    }
+
+    fn notify(&self) {
+        self.notified.store(true, Ordering::Relaxed);
+        self.cv.notify_one();
+    }
+}
+
+/// Everything the pool lock guards.
+pub(crate) struct State {
+    /// Jobs waiting for a thread, FIFO, tombstones included.
+    queue: VecDeque<Task>,
+    /// Live (not withdrawn) jobs in `queue`.
+    queue_live: usize,
+    /// Parked threads; the last one parked is the first one woken (LIFO).
+    pub(crate) idle: Vec<Arc<Parker>>,
+    /// Threads serving the pool, or reserved to be started.
+    pub(crate) threads: usize,
+    /// Threads that stopped serving and are running their stop hook.
+    pub(crate) exiting: usize,
+    pub(crate) running: usize,
+    pub(crate) max_threads: usize,
+    pub(crate) closed: bool,
+    /// Threads reserved under the lock, to be started once it is released.
+    spawns: usize,
+    shutdown_wakers: Vec<(u64, Waker)>,
+    next_waiter: u64,
+    pub(crate) completed: u64,
+    pub(crate) panicked: u64,
+    pub(crate) cancelled: u64,
+    pub(crate) rejected: u64,
+}
+
+/// The state every [`Pool`](crate::Pool) handle, worker, limiter and job of
+/// one pool points to.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    pub(crate) config: Config,
+    /// Signalled when the last thread of a closed pool exits.
+    exit_cv: Condvar,
+    /// Live [`Pool`](crate::Pool) handles; the last one dropped closes.
+    pub(crate) handles: AtomicUsize,
+    next_index: AtomicUsize,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Self {
+        Self {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                queue_live: 0,
+                idle: Vec::new(),
+                threads: 0,
+                exiting: 0,
+                running: 0,
+                max_threads: config.max_threads,
+                closed: false,
+                spawns: 0,
+                shutdown_wakers: Vec::new(),
+                next_waiter: 0,
+                completed: 0,
+                panicked: 0,
+                cancelled: 0,
+                rejected: 0,
+            }),
+            config,
+            exit_cv: Condvar::new(),
+            handles: AtomicUsize::new(1),
+            next_index: AtomicUsize::new(0),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
+    }
+
+    /// Releases the lock, then starts the threads reserved under it.
+    pub(crate) fn unlock_and_start(self: &Arc<Self>, mut st: MutexGuard<'_, State>) -> io::Result<()> {
+        let n = std::mem::take(&mut st.spawns);
+        drop(st);
+        self.start_threads(n)
+    }
+
+    /// Starts `n` threads already counted in `State::threads`. On failure
+    /// the unstarted reservations are released; if that leaves the pool with
+    /// no thread at all, every queued job is refused with the error.
+    pub(crate) fn start_threads(self: &Arc<Self>, n: usize) -> io::Result<()> {
+        for started in 0..n {
+            // ORDERING: a counter for thread names only.
+            let index = self.next_index.fetch_add(1, Ordering::Relaxed);
+            if let Err(err) = worker::spawn(Arc::clone(self), index) {
+                let copy = copy_io_error(&err);
+                self.thread_start_failed(Arc::new(err), n - started);
+                return Err(copy);
+            }
+        }
+        Ok(())
+    }
+
+    fn thread_start_failed(&self, err: Arc<io::Error>, unstarted: usize) {
+        let mut st = self.lock();
+        st.threads -= unstarted;
+        if st.threads == 0 {
+            // Nobody is left to run the queue: hand every job back. A refused
+            // job's token may grant a waiter, which lands in the queue too.
+            while let Some(job) = st.queue.pop_front() {
+                if job.refuse(&err) {
+                    st.queue_live -= 1;
+                    st.rejected += 1;
+                    if let Some(limiter) = job.limiter() {
+                        st.release_token(limiter, false);
+                    }
+                }
+            }
+            self.exited_locked(&mut st);
+        }
+    }
+
+    /// Closes the pool to new jobs; accepted jobs still run, then every
+    /// thread exits.
+    pub(crate) fn close(&self) {
+        let mut st = self.lock();
+        if st.closed {
+            return;
+        }
+        st.closed = true;
+        for parker in st.idle.drain(..) {
+            parker.notify();
+        }
+        self.exited_locked(&mut st);
+    }
+
+    /// Called whenever `threads` may have reached 0.
+    pub(crate) fn exited_locked(&self, st: &mut State) {
+        if st.all_exited() {
+            for (_, waker) in st.shutdown_wakers.drain(..) {
+                waker.wake();
+            }
+            self.exit_cv.notify_all();
+        }
+    }
+
+    /// Waits until every thread of the (closed) pool has exited, or until
+    /// `deadline`; `true` if they all did.
+    pub(crate) fn wait_exit(&self, deadline: Option<Instant>) -> bool {
+        let mut st = self.lock();
+        while !st.all_exited() {
+            match deadline {
+                Some(deadline) => {
+                    if self.exit_cv.wait_until(&mut st, deadline) && !st.all_exited() {
+                        return false;
+                    }
+                }
+                None => self.exit_cv.wait(&mut st),
+            }
+        }
+        true
+    }
+
+    /// A job finished on a thread of this pool: count it, free its token,
+    /// and, for a worker (`take_next`), claim the next job in the same lock.
+    pub(crate) fn finish(self: &Arc<Self>, panicked: bool, limiter: Option<&Arc<LimiterShared>>, take_next: bool) -> Option<Task> {
+        let mut st = self.lock();
+        st.running -= 1;
+        if panicked {
+            st.panicked += 1;
+        } else {
+            st.completed += 1;
+        }
+        if let Some(limiter) = limiter {
+            // The granted waiter is queued; this worker takes it below, so
+            // only the queue needs it, not another thread.
+            st.release_token(limiter, !take_next);
+        }
+        let next = if take_next { st.pop_claim() } else { None };
+        let spawns = std::mem::take(&mut st.spawns);
+        drop(st);
+        // Starting threads here only happens for grants beyond the first;
+        // a failure is handled (jobs refused) inside.
+        let _ = self.start_threads(spawns);
+        next
+    }
+
+    pub(crate) fn register_shutdown_waker(&self, id: &mut Option<u64>, waker: &Waker) -> bool {
+        let mut st = self.lock();
+        if st.all_exited() {
+            if let Some(id) = id.take() {
+                st.shutdown_wakers.retain(|(i, _)| *i != id);
+            }
+            return true;
+        }
+        match *id {
+            Some(id) => {
+                if let Some(entry) = st.shutdown_wakers.iter_mut().find(|(i, _)| *i == id) {
+                    if !entry.1.will_wake(waker) {
+                        entry.1 = waker.clone();
+                    }
+                } else {
+                    st.shutdown_wakers.push((id, waker.clone()));
+                }
+            }
+            None => {
+                let new = st.next_waiter;
+                st.next_waiter += 1;
+                st.shutdown_wakers.push((new, waker.clone()));
+                *id = Some(new);
+            }
+        }
+        false
+    }
+
+    pub(crate) fn forget_shutdown_waker(&self, id: u64) {
+        self.lock().shutdown_wakers.retain(|(i, _)| *i != id);
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let st = self.lock();
+        let queued = st.queue_live.min(self.config.queue_capacity);
+        Stats {
+            threads: st.threads,
+            idle_threads: st.idle.len(),
+            max_threads: st.max_threads,
+            running: st.running,
+            queued,
+            waiting: st.queue_live - queued,
+            completed: st.completed,
+            panicked: st.panicked,
+            cancelled: st.cancelled,
+            rejected: st.rejected,
+        }
+    }
+}
+
+impl State {
+    /// Closed, and every thread has exited (hooks included).
+    fn all_exited(&self) -> bool {
+        self.closed && self.threads == 0 && self.exiting == 0
+    }
+
+    /// Whether a job submitted now would start or find queue space at once.
+    pub(crate) fn has_room(&self, capacity: usize) -> bool {
+        !self.idle.is_empty() || self.threads < self.max_threads || self.queue_live < capacity
+    }
+
+    /// Queues a job that holds any token it needs. With `dispatch`, makes
+    /// sure a thread will take it: wakes the most recently parked thread,
+    /// or reserves a new one (started once the lock is released).
+    pub(crate) fn enqueue(&mut self, job: Task, dispatch: bool) {
+        job.set_loc(Loc::Queue);
+        self.queue.push_back(job);
+        self.queue_live += 1;
+        if dispatch {
+            self.dispatch();
+        }
+    }
+
+    fn dispatch(&mut self) {
+        if let Some(parker) = self.idle.pop() {
+            parker.notify();
+        } else if self.threads < self.max_threads {
+            self.threads += 1;
+            self.spawns += 1;
+        }
+    }
+
+    /// Pops the oldest live job and claims it for the calling thread.
+    pub(crate) fn pop_claim(&mut self) -> Option<Task> {
+        while let Some(job) = self.queue.pop_front() {
+            if job.claim() {
+                self.queue_live -= 1;
+                self.running += 1;
+                return Some(job);
+            }
+        }
+        None
+    }
+
+    /// Claims a specific queued job (a nested `Run` taken back inline).
+    pub(crate) fn claim_queued(&mut self, job: &Task) -> bool {
+        if job.claim() {
+            self.queue_live -= 1;
+            self.running += 1;
+            self.compact_queue();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Accounts for a pending job withdrawn from wherever it waits (its
+    /// stage was already set to gone under the lock).
+    pub(crate) fn withdraw(&mut self, loc: Loc, limiter: Option<&Arc<LimiterShared>>) {
+        match loc {
+            Loc::Queue => {
+                self.queue_live -= 1;
+                self.compact_queue();
+                if let Some(limiter) = limiter {
+                    self.release_token(limiter, true);
+                }
+            }
+            Loc::Limiter => {
+                let limiter = limiter.expect("a job waiting on a limiter has one");
+                limiter.withdraw_waiter();
+            }
+            Loc::Started => unreachable!("a started job cannot be withdrawn"),
+        }
+    }
+
+    fn compact_queue(&mut self) {
+        if self.queue_live == 0 {
+            self.queue.clear();
+        } else if self.queue.len() > 2 * self.queue_live + 32 {
+            self.queue.retain(|job| job.is_pending());
+        }
+    }
+
+    /// Returns a limiter token; if that frees one for the oldest live
+    /// waiter, grants it and queues the waiter for a thread.
+    pub(crate) fn release_token(&mut self, limiter: &LimiterShared, dispatch: bool) {
+        if let Some(job) = limiter.release_and_grant() {
+            job.wake_if_inline();
+            self.enqueue(job, dispatch);
+        }
+    }
+
+    /// Grants tokens after a limit was raised.
+    pub(crate) fn grant(&mut self, limiter: &LimiterShared) {
+        for job in limiter.grant() {
+            job.wake_if_inline();
+            self.enqueue(job, true);
+        }
+    }
+
+    /// After `max_threads` was raised, starts threads for queued jobs;
+    /// after it was lowered, tells surplus idle threads (the coldest first)
+    /// to exit. Busy surplus threads exit after their job.
+    pub(crate) fn resize(&mut self) {
+        if self.threads > self.max_threads {
+            let surplus = (self.threads - self.max_threads).min(self.idle.len());
+            for parker in self.idle.drain(..surplus) {
+                parker.notify();
+            }
+        } else if self.idle.is_empty() {
+            let wanted = self.queue_live.min(self.max_threads - self.threads);
+            self.threads += wanted;
+            self.spawns += wanted;
+        }
+    }
+
+    pub(crate) fn remove_idle(&mut self, parker: &Arc<Parker>) {
+        if let Some(i) = self.idle.iter().position(|p| Arc::ptr_eq(p, parker)) {
+            self.idle.remove(i);
+        }
+    }
+}
+
+fn copy_io_error(err: &io::Error) -> io::Error {
+    match err.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(err.kind(), err.to_string()),
+    }
+}

@@ -1,0 +1,71 @@
+//! Snapshots of what a pool and a limiter are doing.
+
+/// A snapshot of a pool, from [`Pool::stats`](crate::Pool::stats).
+///
+/// Gauges (`usize`) say what is true now; totals (`u64`) count since the
+/// pool was built. A job's totals are updated before its
+/// [`Run`](crate::Run) becomes ready, so right after `.await` returns the
+/// job is already counted.
+///
+/// Every accepted job ends in exactly one of `completed`, `panicked` or
+/// `cancelled`; every refused one counts in `rejected`.
+///
+/// # Examples
+/// ```
+/// # futures::executor::block_on(async {
+/// let pool = threadbridge::Pool::builder().build()?;
+/// pool.run(|| ()).await;
+/// let stats = pool.stats();
+/// assert_eq!(stats.completed, 1);
+/// assert_eq!(stats.running, 0);
+/// # Ok::<(), threadbridge::Error>(())
+/// # }).unwrap();
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Worker threads alive (busy, idle or starting).
+    pub threads: usize,
+    /// Worker threads parked, waiting for a job.
+    pub idle_threads: usize,
+    /// The current cap on `threads`.
+    pub max_threads: usize,
+    /// Jobs running now.
+    pub running: usize,
+    /// Jobs in the pool's queue waiting for a thread, up to
+    /// [`queue_capacity`](crate::Builder::queue_capacity). Jobs waiting for a
+    /// limiter's token count in [`LimiterStats::waiting`] instead.
+    pub queued: usize,
+    /// Jobs submitted with `run` to a full queue, waiting for space.
+    pub waiting: usize,
+    /// Jobs whose closure returned.
+    pub completed: u64,
+    /// Jobs whose closure panicked.
+    pub panicked: u64,
+    /// Jobs whose [`Run`](crate::Run) was dropped before they started.
+    pub cancelled: u64,
+    /// Jobs refused: `try_run` on a full pool, or no thread could be started.
+    pub rejected: u64,
+}
+
+/// A snapshot of a [`Limiter`](crate::Limiter), from
+/// [`Limiter::stats`](crate::Limiter::stats).
+///
+/// # Examples
+/// ```
+/// let pool = threadbridge::Pool::builder().build()?;
+/// let limiter = pool.limiter(3);
+/// let stats = limiter.stats();
+/// assert_eq!((stats.limit, stats.running, stats.waiting), (3, 0, 0));
+/// # Ok::<(), threadbridge::Error>(())
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimiterStats {
+    /// How many of the limiter's jobs may run at once.
+    pub limit: usize,
+    /// Tokens held: jobs started or granted a token and queued for a thread.
+    pub running: usize,
+    /// Jobs waiting for a token.
+    pub waiting: usize,
+}

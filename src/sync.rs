@@ -1,0 +1,164 @@
+//! The one module through which every synchronization primitive passes.
+//!
+//! Three backends, picked at compile time, behind one API so call sites read
+//! the same in every build:
+//!
+//! | build                     | locks          | `Arc`, atomics, threads |
+//! |---------------------------|----------------|-------------------------|
+//! | default                   | `parking_lot`  | `std`                   |
+//! | `cfg(miri)`               | `std::sync`    | `std`                   |
+//! | `cfg(threadbridge_loom)`  | `loom`         | `loom`                  |
+//!
+//! parking_lot trips Miri's strict provenance checks, so Miri gets std's
+//! locks (as tokio does). loom needs its own types for everything it models.
+//!
+//! The `Condvar` here waits on a `&mut MutexGuard` in every build (as
+//! parking_lot does); std's and loom's guard-by-value API is wrapped.
+
+#![allow(dead_code)]
+
+pub(crate) use imp::*;
+
+/// The global pool's cell (never used inside a loom model: loom has no
+/// statics).
+pub(crate) use std::sync::OnceLock;
+
+#[cfg(not(threadbridge_loom))]
+mod thread_imp {
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use std::sync::Arc;
+    pub(crate) use std::thread;
+    pub(crate) use std::thread_local;
+}
+
+#[cfg(threadbridge_loom)]
+mod thread_imp {
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+    // loom's Arc cannot be coerced to `Arc<dyn Trait>`; reference counts
+    // are not a protocol of ours, so std's Arc serves in every build.
+    pub(crate) use std::sync::Arc;
+    pub(crate) use loom::thread;
+    pub(crate) use loom::thread_local;
+}
+
+#[cfg(not(any(miri, threadbridge_loom)))]
+mod imp {
+    pub(crate) use super::thread_imp::*;
+    use std::time::Instant;
+
+    pub(crate) use parking_lot::{Mutex, MutexGuard};
+
+    /// A condition variable used with [`Mutex`].
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self(parking_lot::Condvar::new())
+        }
+
+        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            self.0.wait(guard);
+        }
+
+        /// Waits until notified or `deadline`; returns `true` if it timed out.
+        pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
+            self.0.wait_until(guard, deadline).timed_out()
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+}
+
+/// std (under Miri) and loom share one guard-by-value wrapper.
+#[cfg(any(miri, threadbridge_loom))]
+mod imp {
+    pub(crate) use super::thread_imp::*;
+    use std::ops::{Deref, DerefMut};
+    use std::time::Instant;
+
+    #[cfg(not(threadbridge_loom))]
+    use std::sync as backend;
+
+    #[cfg(threadbridge_loom)]
+    use loom::sync as backend;
+
+    /// A mutual-exclusion lock; poisoning is ignored (no user code runs
+    /// while one of the crate's locks is held).
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(backend::Mutex<T>);
+
+    /// A guard that a [`Condvar`] can wait on in place.
+    pub(crate) struct MutexGuard<'a, T>(Option<backend::MutexGuard<'a, T>>);
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Self(backend::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            MutexGuard(Some(self.0.lock().unwrap_or_else(|e| e.into_inner())))
+        }
+
+        pub(crate) fn into_inner(self) -> T {
+            self.0.into_inner().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    impl<T> Deref for MutexGuard<'_, T> {
+        type Target = T;
+        fn deref(&self) -> &T {
+            self.0.as_ref().expect("guard is present outside a wait")
+        }
+    }
+
+    impl<T> DerefMut for MutexGuard<'_, T> {
+        fn deref_mut(&mut self) -> &mut T {
+            self.0.as_mut().expect("guard is present outside a wait")
+        }
+    }
+
+    /// A condition variable used with [`Mutex`].
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(backend::Condvar);
+
+    impl Condvar {
+        pub(crate) fn new() -> Self {
+            Self(backend::Condvar::new())
+        }
+
+        pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+            let inner = guard.0.take().expect("guard is present");
+            guard.0 = Some(self.0.wait(inner).unwrap_or_else(|e| e.into_inner()));
+        }
+
+        /// Waits until notified or `deadline`; returns `true` if it timed out.
+        ///
+        /// Under loom this never times out (loom has no clock), so models
+        /// drive expiry through explicit events instead.
+        pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
+            let inner = guard.0.take().expect("guard is present");
+            let timeout = deadline.saturating_duration_since(Instant::now());
+            let (inner, result) = self
+                .0
+                .wait_timeout(inner, timeout)
+                .unwrap_or_else(|e| e.into_inner());
+            guard.0 = Some(inner);
+            result.timed_out()
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+    }
+}
