@@ -95,7 +95,7 @@ mod imp {
     pub(crate) struct Mutex<T>(backend::Mutex<T>);
 
     /// A guard that a [`Condvar`] can wait on in place.
-    pub(crate) struct MutexGuard<'a, T>(Option<backend::MutexGuard<'a, T>>);
+    pub(crate) struct MutexGuard<'a, T>(Option<backend::MutexGuard<'a, T>>, &'a backend::Mutex<T>);
 
     impl<T> Mutex<T> {
         pub(crate) fn new(value: T) -> Self {
@@ -103,7 +103,7 @@ mod imp {
         }
 
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            MutexGuard(Some(self.0.lock().unwrap_or_else(|e| e.into_inner())))
+            MutexGuard(Some(self.0.lock().unwrap_or_else(|e| e.into_inner())), &self.0)
         }
 
         pub(crate) fn into_inner(self) -> T {
@@ -139,9 +139,7 @@ mod imp {
         }
 
         /// Waits until notified or `deadline`; returns `true` if it timed out.
-        ///
-        /// Under loom this never times out (loom has no clock), so models
-        /// drive expiry through explicit events instead.
+        #[cfg(not(threadbridge_loom))]
         pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
             let inner = guard.0.take().expect("guard is present");
             let timeout = deadline.saturating_duration_since(Instant::now());
@@ -151,6 +149,22 @@ mod imp {
                 .unwrap_or_else(|e| e.into_inner());
             guard.0 = Some(inner);
             result.timed_out()
+        }
+
+        /// loom has no clock, so time is the model's to control: a deadline
+        /// already past (a zero keep-alive) releases the lock, lets other
+        /// threads run, re-takes it and reports a timeout; any other deadline
+        /// is never reached (an untimed wait).
+        #[cfg(threadbridge_loom)]
+        pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
+            if deadline > Instant::now() {
+                self.wait(guard);
+                return false;
+            }
+            drop(guard.0.take());
+            loom::thread::yield_now();
+            guard.0 = Some(guard.1.lock().unwrap_or_else(|e| e.into_inner()));
+            true
         }
 
         pub(crate) fn notify_one(&self) {

@@ -26,14 +26,7 @@ thread_local! {
 /// Whether the calling thread is a worker of `shared`'s pool.
 pub(crate) fn is_worker_of(shared: &Arc<Shared>) -> bool {
     let me = Arc::as_ptr(shared) as usize;
-    #[cfg(not(threadbridge_loom))]
-    {
-        CURRENT.try_with(|c| c.get() == me).unwrap_or(false)
-    }
-    #[cfg(threadbridge_loom)]
-    {
-        CURRENT.with(|c| c.get() == me)
-    }
+    CURRENT.try_with(|c| c.get() == me).unwrap_or(false)
 }
 
 /// Starts a worker thread (already counted in the pool's `threads`).

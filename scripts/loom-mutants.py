@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Seeds one bug at a time into the pool's protocols and checks that the loom
+suite catches each: the models are only worth what they can fail on.
+
+    python3 scripts/loom-mutants.py            # every mutation
+    python3 scripts/loom-mutants.py M2 M5      # some
+
+Each mutation is applied to the working tree, the loom suite is run
+(release, LOOM_MAX_PREEMPTIONS=2), and the file is restored. Prints a table
+of mutation x verdict; exits 1 if any mutation survived.
+"""
+import os, re, subprocess, sys
+
+MUTANTS = [
+    ("M1", "worker leaves `threads` after its stop hook, not when it decides to exit (tokio#8056 class)", "src/worker.rs",
+     [("fn exit(st: &mut State) {\n    st.threads -= 1;\n", "fn exit(st: &mut State) {\n"),
+      ("    st.exiting -= 1;\n    shared.exited_locked", "    st.exiting -= 1;\n    st.threads -= 1;\n    shared.exited_locked")]),
+    ("M2", "submit pops an idle thread but never notifies it", "src/shared.rs",
+     "        if let Some(parker) = self.idle.pop() {\n            parker.notify();",
+     "        if let Some(parker) = self.idle.pop() {\n            drop(parker);"),
+    ("M3", "a finished limiter job does not return its token", "src/limiter.rs",
+     "        let mut st = self.state.lock();\n        st.running -= 1;\n        st.grant_one()",
+     "        let mut st = self.state.lock();\n        st.grant_one()"),
+    ("M4", "a second poll keeps the first waker (stale waker)", "src/job.rs",
+     "                    Some(waker) if waker.will_wake(cx.waker()) => {}",
+     "                    Some(_) => {}"),
+    ("M5", "close() does not wake idle threads", "src/shared.rs",
+     "        for parker in st.idle.drain(..) {\n            parker.notify();\n        }",
+     "        for parker in st.idle.drain(..) {\n            drop(parker);\n        }"),
+    ("M6", "a worker claims a job without checking it was withdrawn", "src/job.rs",
+     "            other => {\n                slot.stage = other;\n                false\n            }\n        }\n    }\n\n    fn is_pending",
+     "            Stage::Gone => {\n                slot.stage = Stage::Gone;\n                true\n            }\n            other => {\n                slot.stage = other;\n                false\n            }\n        }\n    }\n\n    fn is_pending"),
+    ("M7", "a withdrawn limiter waiter still counts as waiting", "src/limiter.rs",
+     "        let mut st = self.state.lock();\n        st.waiting -= 1;\n",
+     "        let mut st = self.state.lock();\n"),
+    ("M8", "counters updated after the Run is woken", "src/job.rs",
+     [("        let next = self.shared.finish(outcome.is_err(), self.limiter.as_ref(), take_next);\n        let mut slot = self.slot.lock();",
+       "        let panicked = outcome.is_err();\n        let mut slot = self.slot.lock();"),
+      ("                waker.wake();\n            }\n        }\n        next\n",
+       "                waker.wake();\n            }\n        }\n        self.shared.finish(panicked, self.limiter.as_ref(), take_next)\n")]),
+    ("M9", "a timed-out idle thread exits without checking it was handed work", "src/worker.rs",
+     "            if parker.notified.load(Ordering::Relaxed) {\n                break;",
+     "            if parker.notified.load(Ordering::Relaxed) && !timed_out {\n                break;"),
+    ("M10", "a raised limit does not grant waiters", "src/limiter.rs",
+     "        self.shared.state.lock().limit = n;\n        st.grant(&self.shared);",
+     "        self.shared.state.lock().limit = n;"),
+]
+
+def run_suite():
+    env = dict(os.environ, CARGO_TARGET_DIR="target/loom", RUSTFLAGS="--cfg threadbridge_loom",
+               LOOM_MAX_PREEMPTIONS="2", RUST_BACKTRACE="0")
+    p = subprocess.run(["cargo", "test", "-q", "--release", "--test", "loom"], env=env,
+                       capture_output=True, text=True, timeout=1800)
+    out = p.stdout + p.stderr
+    failed = sorted(set(re.findall(r"^    (\w+)$", out, re.M)) | set(re.findall(r"thread '(\w+)' \(\d+\) panicked", out)))
+    if p.returncode == 0:
+        return "SURVIVED (suite passed)"
+    if "error[" in out and "could not compile" in out:
+        return "did not compile"
+    kind = "deadlock" if "deadlock" in out else "assertion"
+    return f"caught: {kind} in {', '.join(failed) or '(aborted)'}"
+
+def main():
+    want = set(sys.argv[1:])
+    survived = False
+    rows = []
+    for name, what, path, *edits in MUTANTS:
+        if want and name not in want:
+            continue
+        edits = edits[0] if isinstance(edits[0], list) else [tuple(edits)]
+        text = open(path).read()
+        if any(text.count(old) != 1 for old, _ in edits):
+            rows.append((name, what, "STALE: pattern not found once"))
+            survived = True
+            continue
+        mutated = text
+        for old, new in edits:
+            mutated = mutated.replace(old, new)
+        try:
+            open(path, "w").write(mutated)
+            verdict = run_suite()
+        finally:
+            open(path, "w").write(text)
+        survived |= verdict.startswith("SURVIVED")
+        rows.append((name, what, verdict))
+        print(f"{name}: {verdict}", flush=True)
+    print("\n| mutation | seeded bug | loom verdict |\n|---|---|---|")
+    for r in rows:
+        print("| %s | %s | %s |" % r)
+    sys.exit(1 if survived else 0)
+
+main()
