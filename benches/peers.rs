@@ -1,0 +1,267 @@
+//! threadbridge head-to-head with the usual ways to run blocking work from
+//! async code, in one criterion run.
+//!
+//! Contenders (see `common/mod.rs`): threadbridge `Pool::run`, tokio
+//! `spawn_blocking`, smol's `blocking::unblock`, `futures::executor::ThreadPool`
+//! with `futures::channel::oneshot`, a rayon `ThreadPool` with `oneshot`, and
+//! the `threadpool` crate with `oneshot`. Each is capped at [`THREADS`] threads
+//! (40, the Starlette/anyio default) and each submit returns the same boxed
+//! future.
+//!
+//! Groups:
+//! - `latency`: one trivial job submitted and awaited at a time, driven by
+//!   `futures::executor::block_on` and by a tokio current-thread runtime.
+//! - `burst/100`, `burst/10000`: submit N trivial jobs at once, then
+//!   `join_all`; throughput is per job.
+//! - `limiter`: threadbridge `Limiter::run` against plain `Pool::run` and a
+//!   tokio `Semaphore` (owned permit held by the `spawn_blocking` closure),
+//!   one at a time and in a burst of 1000. Goal: limiter within 1.2x of run.
+//! - after criterion, a table of CPU time per job (all threads of the process,
+//!   from `CLOCK_PROCESS_CPUTIME_ID`) next to wall time per job, because a
+//!   pool that spins looks fast in wall time and costs cores.
+//!
+//! `cargo bench --bench peers` runs it all (about 4 minutes on 2 cores);
+//! `cargo bench --bench peers -- cpu` runs only the CPU table; any other filter
+//! is criterion's and skips the CPU table unless it matches "cpu".
+//! The sleepy (makespan) workload is in `sleepy.rs`: it needs one process per
+//! contender.
+
+mod common;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use futures::executor::block_on;
+use futures::future::join_all;
+
+use common::{micros, Args, BoxFut, Contender};
+
+/// The thread cap of every contender (anyio's `CapacityLimiter` default).
+/// smol's `blocking` has one process-global pool; it is set to this cap too.
+const THREADS: usize = 40;
+/// The limiter's limit in the `limiter` group, and the tokio semaphore's permits.
+const LIMIT: usize = 40;
+/// Jobs per burst in the `limiter` group.
+const LIMITER_BURST: usize = 1000;
+
+/// A trivial job: returns an integer the optimizer cannot see through.
+#[inline]
+fn trivial(i: u64) -> impl FnOnce() -> u64 + Send + 'static {
+    move || black_box(i)
+}
+
+/// Submits `n` trivial jobs at once, then awaits them all.
+async fn burst(n: usize, submit: impl Fn(u64) -> BoxFut<u64>) -> u64 {
+    let jobs: Vec<BoxFut<u64>> = (0..n as u64).map(submit).collect();
+    join_all(jobs).await.into_iter().sum()
+}
+
+fn latency(c: &mut Criterion, contenders: &[Contender]) {
+    let current_thread = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("tokio current-thread runtime");
+    let mut group = c.benchmark_group("latency");
+    for contender in contenders {
+        group.bench_function(BenchmarkId::new(contender.name(), "block_on"), |b| {
+            b.iter(|| block_on(contender.submit(trivial(1))))
+        });
+        group.bench_function(
+            BenchmarkId::new(contender.name(), "tokio_current_thread"),
+            |b| b.iter(|| current_thread.block_on(contender.submit(trivial(1)))),
+        );
+    }
+    group.finish();
+}
+
+fn bursts(c: &mut Criterion, contenders: &[Contender]) {
+    for n in [100usize, 10_000] {
+        let mut group = c.benchmark_group(format!("burst/{n}"));
+        group.throughput(Throughput::Elements(n as u64));
+        if n >= 10_000 {
+            // ~1-20 ms per iteration: criterion's default 100 linear samples
+            // would need thousands of iterations.
+            group.sample_size(10).sampling_mode(SamplingMode::Flat);
+        } else {
+            group.sample_size(50);
+        }
+        for contender in contenders {
+            group.bench_function(contender.name(), |b| {
+                b.iter(|| block_on(burst(n, |i| contender.submit(trivial(i)))))
+            });
+        }
+        group.finish();
+    }
+}
+
+/// The `limiter` group's three ways to cap concurrent jobs at [`LIMIT`].
+struct LimiterContenders {
+    pool: threadbridge::Pool,
+    limiter: threadbridge::Limiter,
+    tokio: tokio::runtime::Runtime,
+    semaphore: Arc<tokio::sync::Semaphore>,
+}
+
+const LIMITER_VARIANTS: [&str; 3] = [
+    "threadbridge_run",
+    "threadbridge_limiter",
+    "tokio_semaphore",
+];
+
+impl LimiterContenders {
+    fn new() -> LimiterContenders {
+        let pool = threadbridge::Pool::builder()
+            .max_threads(THREADS)
+            .build()
+            .expect("threadbridge pool");
+        LimiterContenders {
+            limiter: pool.limiter(LIMIT),
+            pool,
+            tokio: common::tokio_runtime(THREADS),
+            semaphore: Arc::new(tokio::sync::Semaphore::new(LIMIT)),
+        }
+    }
+
+    /// Submits `f` through `variant` (one of [`LIMITER_VARIANTS`]). The tokio
+    /// variant is lazy: it acquires its permit, then spawns, when first polled.
+    #[inline]
+    fn submit(&self, variant: &str, f: impl FnOnce() -> u64 + Send + 'static) -> BoxFut<u64> {
+        match variant {
+            "threadbridge_run" => Box::pin(self.pool.run(f)),
+            "threadbridge_limiter" => Box::pin(self.limiter.run(f)),
+            "tokio_semaphore" => {
+                let semaphore = Arc::clone(&self.semaphore);
+                let handle = self.tokio.handle().clone();
+                Box::pin(async move {
+                    let permit = semaphore.acquire_owned().await.expect("semaphore closed");
+                    handle
+                        .spawn_blocking(move || {
+                            let _permit = permit;
+                            f()
+                        })
+                        .await
+                        .expect("spawn_blocking job panicked")
+                })
+            }
+            other => unreachable!("unknown limiter variant {other}"),
+        }
+    }
+}
+
+fn limiter(c: &mut Criterion, lim: &LimiterContenders) {
+    let mut group = c.benchmark_group("limiter");
+    for variant in LIMITER_VARIANTS {
+        group.bench_function(BenchmarkId::new(variant, "latency"), |b| {
+            b.iter(|| block_on(lim.submit(variant, trivial(1))))
+        });
+    }
+    group.throughput(Throughput::Elements(LIMITER_BURST as u64));
+    group.sample_size(20);
+    for variant in LIMITER_VARIANTS {
+        group.bench_function(
+            BenchmarkId::new(variant, format!("burst{LIMITER_BURST}")),
+            |b| b.iter(|| block_on(burst(LIMITER_BURST, |i| lim.submit(variant, trivial(i))))),
+        );
+    }
+    group.finish();
+}
+
+/// CPU time of the whole process (every thread), in nanoseconds resolution.
+fn process_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_PROCESS_CPUTIME_ID is
+    // supported on Linux and the call writes nothing else.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Wall and CPU microseconds per job.
+type PerJob = (f64, f64);
+
+/// Wall and CPU time per job of `ops` jobs, run as `rounds` calls of `body`.
+fn measure(ops: u64, rounds: u64, mut body: impl FnMut()) -> PerJob {
+    for _ in 0..rounds.div_ceil(10) {
+        body(); // warm up: start threads, fill caches
+    }
+    let (cpu0, wall0) = (process_cpu_time(), Instant::now());
+    for _ in 0..rounds {
+        body();
+    }
+    let (cpu, wall) = (process_cpu_time() - cpu0, wall0.elapsed());
+    (micros(wall) / ops as f64, micros(cpu) / ops as f64)
+}
+
+/// Prints wall and CPU µs per job for latency and burst, per contender.
+fn cpu_table(contenders: &[Contender], lim: &LimiterContenders) {
+    const LATENCY_OPS: u64 = 20_000;
+    const BURST: usize = 10_000;
+    const BURST_ROUNDS: u64 = 10;
+    let burst_ops = BURST as u64 * BURST_ROUNDS;
+
+    let mut rows: Vec<(&str, PerJob, PerJob)> = Vec::new();
+    for contender in contenders {
+        let latency = measure(LATENCY_OPS, LATENCY_OPS, || {
+            black_box(block_on(contender.submit(trivial(1))));
+        });
+        let burst = measure(burst_ops, BURST_ROUNDS, || {
+            black_box(block_on(burst(BURST, |i| contender.submit(trivial(i)))));
+        });
+        rows.push((contender.name(), latency, burst));
+    }
+    for variant in LIMITER_VARIANTS {
+        let latency = measure(LATENCY_OPS, LATENCY_OPS, || {
+            black_box(block_on(lim.submit(variant, trivial(1))));
+        });
+        let burst = measure(burst_ops, BURST_ROUNDS, || {
+            black_box(block_on(burst(BURST, |i| lim.submit(variant, trivial(i)))));
+        });
+        rows.push((variant, latency, burst));
+    }
+
+    println!();
+    println!(
+        "CPU per job: process CPU time (all threads) / jobs; {THREADS} threads, driver = futures block_on"
+    );
+    println!("latency: {LATENCY_OPS} jobs one at a time; burst: {BURST_ROUNDS} x {BURST} jobs submitted at once");
+    println!();
+    println!(
+        "| {:<22} | {:>12} | {:>12} | {:>12} | {:>12} |",
+        "contender", "latency wall", "latency CPU", "burst wall", "burst CPU"
+    );
+    println!(
+        "|{:-<24}|{:->14}|{:->14}|{:->14}|{:->14}|",
+        "", ":", ":", ":", ":"
+    );
+    for (name, (lat_wall, lat_cpu), (burst_wall, burst_cpu)) in rows {
+        println!(
+            "| {name:<22} | {lat_wall:>9.2} µs | {lat_cpu:>9.2} µs | {burst_wall:>9.3} µs | {burst_cpu:>9.3} µs |"
+        );
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(4))
+        .configure_from_args();
+
+    let contenders = Contender::all(THREADS);
+    let limiters = LimiterContenders::new();
+
+    latency(&mut criterion, &contenders);
+    bursts(&mut criterion, &contenders);
+    limiter(&mut criterion, &limiters);
+    criterion.final_summary();
+
+    // Not in `cargo test --benches` (test mode) or `--list`; not when a
+    // criterion filter that doesn't mention "cpu" was given.
+    if args.bench_mode && !args.list && args.selects("cpu") {
+        cpu_table(&contenders, &limiters);
+    }
+}
