@@ -34,29 +34,48 @@ use crate::builder::Config;
 use crate::job::{Loc, Task};
 use crate::limiter::LimiterShared;
 use crate::stats::Stats;
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
 use crate::worker;
 
-/// A parked worker thread, as seen from the idle stack.
+/// An idle worker thread, as seen from the idle stack.
+///
+/// | `notified` | meaning                                   | set by                     |
+/// |------------|-------------------------------------------|----------------------------|
+/// | `NONE`     | on the idle stack, spinning or parked     | the thread, going idle     |
+/// | `WORK`     | popped to take a queued job (counted in `waking`) | `State::dispatch`, `State::wake_next` |
+/// | `WAKE`     | popped to exit if it can (close, resize)  | `close`, `resize`          |
+///
+/// Whoever pops a thread off the stack sets `notified`, under the pool lock.
+/// A thread that is `spinning` watches `notified` without the lock and needs
+/// no condvar notify; it clears `spinning` under the lock before it parks, so
+/// a popper always knows whether a notify is needed.
 pub(crate) struct Parker {
     pub(crate) cv: Condvar,
-    /// Set (under the pool lock) by whoever pops this thread off the idle
-    /// stack to hand it work or tell it to exit.
+    // ORDERING: written under the pool lock with Release; read by the spinning
+    // thread with Acquire outside it, and under the lock otherwise.
+    pub(crate) notified: AtomicU8,
     // ORDERING: only accessed with the pool lock held; Relaxed suffices.
-    pub(crate) notified: AtomicBool,
+    pub(crate) spinning: AtomicBool,
 }
+
+pub(crate) const NONE: u8 = 0;
+pub(crate) const WORK: u8 = 1;
+pub(crate) const WAKE: u8 = 2;
 
 impl Parker {
     pub(crate) fn new() -> Self {
         Self {
             cv: Condvar::new(),
-            notified: AtomicBool::new(false),
+            notified: AtomicU8::new(NONE),
+            spinning: AtomicBool::new(false),
         }
     }
 
-    fn notify(&self) {
-        self.notified.store(true, Ordering::Relaxed);
-        self.cv.notify_one();
+    fn notify(&self, why: u8) {
+        self.notified.store(why, Ordering::Release);
+        if !self.spinning.load(Ordering::Relaxed) {
+            self.cv.notify_one();
+        }
     }
 }
 
@@ -66,8 +85,14 @@ pub(crate) struct State {
     queue: VecDeque<Task>,
     /// Live (not withdrawn) jobs in `queue`.
     queue_live: usize,
-    /// Parked threads; the last one parked is the first one woken (LIFO).
+    /// Idle threads; the last one to go idle is the first one woken (LIFO).
     pub(crate) idle: Vec<Arc<Parker>>,
+    /// Threads popped off the idle stack for work that have not yet looked
+    /// at the queue. While one is on its way, a submit wakes nobody else:
+    /// that thread takes the job or, if more are queued, wakes the next.
+    pub(crate) waking: usize,
+    /// Idle threads spinning before they park (at most [`MAX_SPINNERS`]).
+    pub(crate) spinners: usize,
     /// Threads serving the pool, or reserved to be started.
     pub(crate) threads: usize,
     /// Threads that stopped serving and are running their stop hook.
@@ -104,6 +129,8 @@ impl Shared {
                 queue: VecDeque::new(),
                 queue_live: 0,
                 idle: Vec::new(),
+                waking: 0,
+                spinners: 0,
                 threads: 0,
                 exiting: 0,
                 running: 0,
@@ -180,7 +207,7 @@ impl Shared {
         }
         st.closed = true;
         for parker in st.idle.drain(..) {
-            parker.notify();
+            parker.notify(WAKE);
         }
         self.exited_locked(&mut st);
     }
@@ -310,11 +337,31 @@ impl State {
     }
 
     fn dispatch(&mut self) {
+        match self.idle.last() {
+            None if self.threads < self.max_threads => {
+                self.threads += 1;
+                self.spawns += 1;
+            }
+            None => {} // every thread is busy and re-checks the queue when done
+            // A spinning thread costs nothing to hand work to; a parked one
+            // costs a futex wake, so only one is woken at a time.
+            Some(top) if self.waking == 0 || top.spinning.load(Ordering::Relaxed) => self.wake_top(),
+            Some(_) => {} // the thread already waking takes it or wakes the next
+        }
+    }
+
+    /// A thread that just claimed a job from a queue that still holds more
+    /// wakes the next idle thread, unless one is already on its way.
+    pub(crate) fn wake_next(&mut self) {
+        if self.queue_live > 0 && self.waking == 0 && !self.idle.is_empty() {
+            self.wake_top();
+        }
+    }
+
+    fn wake_top(&mut self) {
         if let Some(parker) = self.idle.pop() {
-            parker.notify();
-        } else if self.threads < self.max_threads {
-            self.threads += 1;
-            self.spawns += 1;
+            self.waking += 1;
+            parker.notify(WORK);
         }
     }
 
@@ -393,7 +440,7 @@ impl State {
         if self.threads > self.max_threads {
             let surplus = (self.threads - self.max_threads).min(self.idle.len());
             for parker in self.idle.drain(..surplus) {
-                parker.notify();
+                parker.notify(WAKE);
             }
         } else if self.idle.is_empty() {
             let wanted = self.queue_live.min(self.max_threads - self.threads);
@@ -408,6 +455,9 @@ impl State {
         }
     }
 }
+
+/// How many idle threads of one pool may spin at once before parking.
+pub(crate) const MAX_SPINNERS: usize = 1;
 
 fn copy_io_error(err: &io::Error) -> io::Error {
     match err.raw_os_error() {

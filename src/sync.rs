@@ -48,6 +48,11 @@ mod imp {
 
     pub(crate) use parking_lot::{Mutex, MutexGuard};
 
+    /// Runs `f` with the guard's lock released, then re-takes it.
+    pub(crate) fn unlocked<T, R>(guard: &mut MutexGuard<'_, T>, f: impl FnOnce() -> R) -> R {
+        MutexGuard::unlocked(guard, f)
+    }
+
     /// A condition variable used with [`Mutex`].
     #[derive(Debug, Default)]
     pub(crate) struct Condvar(parking_lot::Condvar);
@@ -111,6 +116,14 @@ mod imp {
         }
     }
 
+    /// Runs `f` with the guard's lock released, then re-takes it.
+    pub(crate) fn unlocked<T, R>(guard: &mut MutexGuard<'_, T>, f: impl FnOnce() -> R) -> R {
+        drop(guard.0.take());
+        let result = f();
+        guard.0 = Some(guard.1.lock().unwrap_or_else(|e| e.into_inner()));
+        result
+    }
+
     impl<T> Deref for MutexGuard<'_, T> {
         type Target = T;
         fn deref(&self) -> &T {
@@ -152,9 +165,9 @@ mod imp {
         }
 
         /// loom has no clock, so time is the model's to control: a deadline
-        /// already past (a zero keep-alive) releases the lock, lets other
-        /// threads run, re-takes it and reports a timeout; any other deadline
-        /// is never reached (an untimed wait).
+        /// already past (a zero keep-alive) releases the lock, re-takes it
+        /// (a point where loom may run other threads) and reports a timeout;
+        /// any other deadline is never reached (an untimed wait).
         #[cfg(threadbridge_loom)]
         pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
             if deadline > Instant::now() {
@@ -162,7 +175,6 @@ mod imp {
                 return false;
             }
             drop(guard.0.take());
-            loom::thread::yield_now();
             guard.0 = Some(guard.1.lock().unwrap_or_else(|e| e.into_inner()));
             true
         }

@@ -5,12 +5,12 @@
 use std::cell::Cell;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::builder::Hook;
 use crate::job::drop_quietly;
-use crate::shared::{Parker, Shared, State};
-use crate::sync::{thread, thread_local, Arc, Ordering};
+use crate::shared::{Parker, Shared, State, MAX_SPINNERS, NONE, WORK};
+use crate::sync::{thread, thread_local, unlocked, Arc, Ordering};
 
 #[cfg(not(threadbridge_loom))]
 thread_local! {
@@ -66,6 +66,7 @@ fn serve(shared: &Arc<Shared>) {
     let mut st = shared.lock();
     loop {
         if let Some(job) = st.pop_claim() {
+            st.wake_next();
             drop(st);
             let mut next = Some(job);
             while let Some(job) = next {
@@ -78,27 +79,77 @@ fn serve(shared: &Arc<Shared>) {
             return exit(&mut st);
         }
 
-        // Park on top of the idle stack: the next job wakes this thread first.
-        parker.notified.store(false, Ordering::Relaxed);
+        // Go idle on top of the stack: the next job wakes this thread first.
+        parker.notified.store(NONE, Ordering::Relaxed);
+        let spin = st.spinners < MAX_SPINNERS;
+        parker.spinning.store(spin, Ordering::Relaxed);
         st.idle.push(Arc::clone(&parker));
+        if spin {
+            // Watch for a hand-off without the lock for a few microseconds:
+            // a job that comes soon then costs no futex wake on either side.
+            st.spinners += 1;
+            unlocked(&mut st, || spin_for_work(&parker));
+            st.spinners -= 1;
+            parker.spinning.store(false, Ordering::Relaxed);
+        }
         let deadline = Instant::now().checked_add(config.keep_alive);
+        let mut timed_out = false;
         loop {
-            let timed_out = match deadline {
+            match parker.notified.load(Ordering::Relaxed) {
+                NONE => {}
+                WORK => {
+                    st.waking -= 1;
+                    break;
+                }
+                _ => break, // close or resize: the loop head decides
+            }
+            if timed_out && st.threads > config.min_threads {
+                st.remove_idle(&parker);
+                return exit(&mut st);
+            }
+            timed_out = match deadline {
                 Some(deadline) if st.threads > config.min_threads => parker.cv.wait_until(&mut st, deadline),
                 _ => {
                     parker.cv.wait(&mut st);
                     false
                 }
             };
-            if parker.notified.load(Ordering::Relaxed) {
-                break; // popped off the stack: work, close or resize
-            }
-            if timed_out && st.threads > config.min_threads {
-                st.remove_idle(&parker);
-                return exit(&mut st);
-            }
         }
     }
+}
+
+/// How long an idle thread watches for a hand-off before it parks.
+const SPIN: Duration = Duration::from_micros(20);
+
+/// Spins until `parker` is handed something or [`SPIN`] passes.
+#[cfg(not(any(threadbridge_loom, miri)))]
+fn spin_for_work(parker: &Parker) {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if parker.notified.load(Ordering::Acquire) != NONE {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= SPIN {
+            return;
+        }
+    }
+}
+
+/// Under loom, spinning is one look at `notified`: the window in which a
+/// submitter may hand work over without a notify is what the models need,
+/// and a forced yield would bias which interleavings loom explores. Miri
+/// runs real threads, so it gets one yield.
+#[cfg(threadbridge_loom)]
+fn spin_for_work(parker: &Parker) {
+    let _ = parker.notified.load(Ordering::Acquire);
+}
+
+#[cfg(all(miri, not(threadbridge_loom)))]
+fn spin_for_work(_parker: &Parker) {
+    thread::yield_now();
 }
 
 fn exit(st: &mut State) {

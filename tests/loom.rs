@@ -166,7 +166,11 @@ fn latest_waker_is_woken() {
             result = poll(&mut run, &waker_b);
         }
         assert_eq!(result, Poll::Ready(5));
-        assert_eq!(*a.woken.lock().unwrap(), a_before, "A not woken after B took over");
+        assert_eq!(
+            *a.woken.lock().unwrap(),
+            a_before,
+            "A not woken after B took over"
+        );
         finish(&pool);
     });
 }
@@ -263,7 +267,11 @@ fn raised_limit_grants_waiter() {
 #[test]
 fn backpressure_admission_completion_and_drop() {
     loom::model(|| {
-        let pool = Pool::builder().max_threads(1).queue_capacity(0).build().unwrap();
+        let pool = Pool::builder()
+            .max_threads(1)
+            .queue_capacity(0)
+            .build()
+            .unwrap();
         let gate = Gate::default();
         let g = gate.clone();
         let busy = pool.run(move || g.wait());
@@ -349,6 +357,36 @@ fn nested_run_is_taken_inline() {
         let p = pool.clone();
         let outer = pool.run(move || block_on(p.run(|| 2)) + 1);
         assert_eq!(block_on(outer), 3);
+        finish(&pool);
+    });
+}
+
+/// 3. Wake chaining: with two idle threads, two jobs submitted together must
+/// both run at once (the first blocks until the second starts). The second
+/// submit wakes nobody while the first thread is on its way; that thread
+/// must wake the next one when it finds more work queued.
+#[test]
+fn woken_thread_wakes_the_next() {
+    loom::model(|| {
+        let pool = pool(2);
+        // Start both threads and let them go idle.
+        let (g1, g2) = (Gate::default(), Gate::default());
+        let (a, b) = (g1.clone(), g2.clone());
+        let w1 = pool.run(move || {
+            b.open();
+            a.wait();
+        });
+        let w2 = pool.run(move || g2.wait());
+        g1.open();
+        block_on(w1);
+        block_on(w2);
+        // Both idle now; these two need both threads at once.
+        let gate = Gate::default();
+        let (g, h) = (gate.clone(), gate.clone());
+        let first = pool.run(move || g.wait());
+        let second = pool.run(move || h.open());
+        block_on(second);
+        block_on(first);
         finish(&pool);
     });
 }
