@@ -28,7 +28,7 @@ use std::thread;
 
 use crate::cancel::CancelToken;
 use crate::limiter::LimiterShared;
-use crate::shared::Shared;
+use crate::shared::{Parker, Shared};
 use crate::sync::{Arc, AtomicU8, Mutex, Ordering};
 
 /// A job's closure, in either of the two shapes the API accepts; a named
@@ -71,6 +71,17 @@ where
 /// A job as the pool's queues see it.
 pub(crate) type Task = Arc<dyn Job>;
 
+/// What a worker does after a job, decided under the pool lock.
+pub(crate) enum After {
+    /// Run this job, already claimed.
+    Next(Task),
+    /// The worker is on the idle stack: spin, then park.
+    Idle,
+    /// Re-take the lock and decide (pool closed, thread surplus, or the job
+    /// ran inline on a nested `Run`'s thread).
+    Check,
+}
+
 /// Where a job waits, written and read under the pool lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -97,8 +108,8 @@ pub(crate) trait Job: Send + Sync {
     /// can take its job back inline (see [`RunHandle::run_inline`]).
     fn wake_if_inline(&self);
     /// Runs a claimed job to its end on this thread and publishes the
-    /// outcome; a worker (`take_next`) gets its next claimed job back.
-    fn execute(self: Arc<Self>, take_next: bool) -> Option<Task>;
+    /// outcome; a worker (its parker given) learns what to do next.
+    fn execute(self: Arc<Self>, worker: Option<&Arc<Parker>>) -> After;
 }
 
 /// The [`Run`](crate::Run)-side view of a job, typed by its result.
@@ -156,7 +167,8 @@ impl<W: Work> JobCell<W> {
 
     /// The closure of a job that was never shared.
     pub(crate) fn into_work(self: Arc<Self>) -> W {
-        let cell = Arc::try_unwrap(self).unwrap_or_else(|_| unreachable!("an unsubmitted job has one owner"));
+        let cell = Arc::try_unwrap(self)
+            .unwrap_or_else(|_| unreachable!("an unsubmitted job has one owner"));
         match cell.slot.into_inner().stage {
             Stage::Pending(f) => f,
             _ => unreachable!("an unsubmitted job is pending"),
@@ -264,7 +276,7 @@ impl<W: Work> Job for JobCell<W> {
         }
     }
 
-    fn execute(self: Arc<Self>, take_next: bool) -> Option<Task> {
+    fn execute(self: Arc<Self>, worker: Option<&Arc<Parker>>) -> After {
         let f = {
             let mut slot = self.slot.lock();
             match mem::replace(&mut slot.stage, Stage::Running) {
@@ -274,7 +286,9 @@ impl<W: Work> Job for JobCell<W> {
         };
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| f.call(&self.token)));
         // Counters first: a job is counted before its Run becomes ready.
-        let next = self.shared.finish(outcome.is_err(), self.limiter.as_ref(), take_next);
+        let after = self
+            .shared
+            .finish(outcome.is_err(), self.limiter.as_ref(), worker);
         let mut slot = self.slot.lock();
         if slot.abandoned {
             slot.stage = Stage::Gone;
@@ -288,7 +302,7 @@ impl<W: Work> Job for JobCell<W> {
                 waker.wake();
             }
         }
-        next
+        after
     }
 }
 
@@ -338,8 +352,7 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
             Loc::Started => return,
         }
         drop(st);
-        let next = self.execute(false);
-        debug_assert!(next.is_none());
+        self.execute(None);
     }
 
     fn abandon(&self, cancel: bool) {
@@ -354,7 +367,8 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
                 drop(slot);
                 self.withdraw();
             }
-            Stage::Done(_) | Stage::Refused(..) => match mem::replace(&mut slot.stage, Stage::Gone) {
+            Stage::Done(_) | Stage::Refused(..) => match mem::replace(&mut slot.stage, Stage::Gone)
+            {
                 Stage::Done(outcome) => {
                     drop(slot);
                     discard(&self.shared, outcome);

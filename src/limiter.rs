@@ -154,7 +154,11 @@ impl Limiter {
         pool::expect_run(self.try_submit(Cancellable(f), false))
     }
 
-    fn try_submit<W: Work>(&self, work: W, try_only: bool) -> Result<Run<W::Output>, TryRunError<W>> {
+    fn try_submit<W: Work>(
+        &self,
+        work: W,
+        try_only: bool,
+    ) -> Result<Run<W::Output>, TryRunError<W>> {
         pool::submit(self.pool.shared(), Some(&self.shared), work, try_only)
     }
 
@@ -174,7 +178,9 @@ impl Limiter {
     /// ```
     pub fn set_limit(&self, n: usize) -> Result<(), Error> {
         if n == 0 {
-            return Err(Error::invalid("a limiter's limit must be at least 1, got 0"));
+            return Err(Error::invalid(
+                "a limiter's limit must be at least 1, got 0",
+            ));
         }
         let shared = self.pool.shared();
         let mut st = shared.lock();

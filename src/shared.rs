@@ -31,7 +31,7 @@ use std::task::Waker;
 use std::time::Instant;
 
 use crate::builder::Config;
-use crate::job::{Loc, Task};
+use crate::job::{After, Loc, Task};
 use crate::limiter::LimiterShared;
 use crate::stats::Stats;
 use crate::sync::{Arc, AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
@@ -157,7 +157,10 @@ impl Shared {
     }
 
     /// Releases the lock, then starts the threads reserved under it.
-    pub(crate) fn unlock_and_start(self: &Arc<Self>, mut st: MutexGuard<'_, State>) -> io::Result<()> {
+    pub(crate) fn unlock_and_start(
+        self: &Arc<Self>,
+        mut st: MutexGuard<'_, State>,
+    ) -> io::Result<()> {
         let n = std::mem::take(&mut st.spawns);
         drop(st);
         self.start_threads(n)
@@ -239,9 +242,17 @@ impl Shared {
         true
     }
 
-    /// A job finished on a thread of this pool: count it, free its token,
-    /// and, for a worker (`take_next`), claim the next job in the same lock.
-    pub(crate) fn finish(self: &Arc<Self>, panicked: bool, limiter: Option<&Arc<LimiterShared>>, take_next: bool) -> Option<Task> {
+    /// A job finished on a thread of this pool: count it and free its token.
+    /// For a worker (`worker` is its parker) decide in the same critical
+    /// section what it does next: claim the next job, or go idle — on the
+    /// idle stack *before* its `Run` is woken, so the submit that the wake-up
+    /// triggers finds this warm thread instead of starting another.
+    pub(crate) fn finish(
+        self: &Arc<Self>,
+        panicked: bool,
+        limiter: Option<&Arc<LimiterShared>>,
+        worker: Option<&Arc<Parker>>,
+    ) -> After {
         let mut st = self.lock();
         st.running -= 1;
         if panicked {
@@ -250,17 +261,28 @@ impl Shared {
             st.completed += 1;
         }
         if let Some(limiter) = limiter {
-            // The granted waiter is queued; this worker takes it below, so
-            // only the queue needs it, not another thread.
-            st.release_token(limiter, !take_next);
+            // A worker takes the granted waiter itself (it is next in line
+            // unless others queued first); only an inline job must dispatch.
+            st.release_token(limiter, worker.is_none());
         }
-        let next = if take_next { st.pop_claim() } else { None };
+        let after = match worker {
+            None => After::Check,
+            Some(_) if st.threads > st.max_threads => After::Check,
+            Some(parker) => match st.pop_claim() {
+                Some(job) => After::Next(job),
+                None if st.closed => After::Check,
+                None => {
+                    st.go_idle(parker);
+                    After::Idle
+                }
+            },
+        };
         let spawns = std::mem::take(&mut st.spawns);
         drop(st);
-        // Starting threads here only happens for grants beyond the first;
-        // a failure is handled (jobs refused) inside.
+        // Only grants can reserve threads here; a failure to start one is
+        // handled (its jobs refused) inside.
         let _ = self.start_threads(spawns);
-        next
+        after
     }
 
     pub(crate) fn register_shutdown_waker(&self, id: &mut Option<u64>, waker: &Waker) -> bool {
@@ -345,9 +367,23 @@ impl State {
             None => {} // every thread is busy and re-checks the queue when done
             // A spinning thread costs nothing to hand work to; a parked one
             // costs a futex wake, so only one is woken at a time.
-            Some(top) if self.waking == 0 || top.spinning.load(Ordering::Relaxed) => self.wake_top(),
+            Some(top) if self.waking == 0 || top.spinning.load(Ordering::Relaxed) => {
+                self.wake_top()
+            }
             Some(_) => {} // the thread already waking takes it or wakes the next
         }
+    }
+
+    /// Puts a worker on top of the idle stack; it may spin if no other
+    /// thread of the pool does.
+    pub(crate) fn go_idle(&mut self, parker: &Arc<Parker>) {
+        parker.notified.store(NONE, Ordering::Relaxed);
+        let spin = self.spinners < MAX_SPINNERS;
+        parker.spinning.store(spin, Ordering::Relaxed);
+        if spin {
+            self.spinners += 1;
+        }
+        self.idle.push(Arc::clone(parker));
     }
 
     /// A thread that just claimed a job from a queue that still holds more

@@ -45,7 +45,10 @@ impl Future for Shutdown {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if this.shared.register_shutdown_waker(&mut this.waiter, cx.waker()) {
+        if this
+            .shared
+            .register_shutdown_waker(&mut this.waiter, cx.waker())
+        {
             Poll::Ready(())
         } else {
             Poll::Pending

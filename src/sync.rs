@@ -36,9 +36,9 @@ mod thread_imp {
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
     // loom's Arc cannot be coerced to `Arc<dyn Trait>`; reference counts
     // are not a protocol of ours, so std's Arc serves in every build.
-    pub(crate) use std::sync::Arc;
     pub(crate) use loom::thread;
     pub(crate) use loom::thread_local;
+    pub(crate) use std::sync::Arc;
 }
 
 #[cfg(not(any(miri, threadbridge_loom)))]
@@ -67,7 +67,11 @@ mod imp {
         }
 
         /// Waits until notified or `deadline`; returns `true` if it timed out.
-        pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
+        pub(crate) fn wait_until<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            deadline: Instant,
+        ) -> bool {
             self.0.wait_until(guard, deadline).timed_out()
         }
 
@@ -108,7 +112,10 @@ mod imp {
         }
 
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
-            MutexGuard(Some(self.0.lock().unwrap_or_else(|e| e.into_inner())), &self.0)
+            MutexGuard(
+                Some(self.0.lock().unwrap_or_else(|e| e.into_inner())),
+                &self.0,
+            )
         }
 
         pub(crate) fn into_inner(self) -> T {
@@ -153,7 +160,11 @@ mod imp {
 
         /// Waits until notified or `deadline`; returns `true` if it timed out.
         #[cfg(not(threadbridge_loom))]
-        pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
+        pub(crate) fn wait_until<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            deadline: Instant,
+        ) -> bool {
             let inner = guard.0.take().expect("guard is present");
             let timeout = deadline.saturating_duration_since(Instant::now());
             let (inner, result) = self
@@ -169,7 +180,11 @@ mod imp {
         /// (a point where loom may run other threads) and reports a timeout;
         /// any other deadline is never reached (an untimed wait).
         #[cfg(threadbridge_loom)]
-        pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
+        pub(crate) fn wait_until<T>(
+            &self,
+            guard: &mut MutexGuard<'_, T>,
+            deadline: Instant,
+        ) -> bool {
             if deadline > Instant::now() {
                 self.wait(guard);
                 return false;

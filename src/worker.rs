@@ -7,10 +7,12 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use crate::builder::Config;
 use crate::builder::Hook;
 use crate::job::drop_quietly;
-use crate::shared::{Parker, Shared, State, MAX_SPINNERS, NONE, WORK};
-use crate::sync::{thread, thread_local, unlocked, Arc, Ordering};
+use crate::job::After;
+use crate::shared::{Parker, Shared, State, NONE, WORK};
+use crate::sync::{thread, thread_local, unlocked, Arc, MutexGuard, Ordering};
 
 #[cfg(not(threadbridge_loom))]
 thread_local! {
@@ -65,56 +67,68 @@ fn serve(shared: &Arc<Shared>) {
     let parker = Arc::new(Parker::new());
     let mut st = shared.lock();
     loop {
+        if st.threads > st.max_threads {
+            // Surplus after `set_max_threads` lowered the cap: leave, and
+            // make sure an idle thread looks at anything still queued.
+            st.wake_next();
+            return exit(&mut st);
+        }
         if let Some(job) = st.pop_claim() {
             st.wake_next();
             drop(st);
-            let mut next = Some(job);
-            while let Some(job) = next {
-                next = job.execute(true);
+            let mut after = job.execute(Some(&parker));
+            while let After::Next(job) = after {
+                after = job.execute(Some(&parker));
             }
             st = shared.lock();
-            continue;
-        }
-        if st.closed || st.threads > st.max_threads {
-            return exit(&mut st);
-        }
-
-        // Go idle on top of the stack: the next job wakes this thread first.
-        parker.notified.store(NONE, Ordering::Relaxed);
-        let spin = st.spinners < MAX_SPINNERS;
-        parker.spinning.store(spin, Ordering::Relaxed);
-        st.idle.push(Arc::clone(&parker));
-        if spin {
-            // Watch for a hand-off without the lock for a few microseconds:
-            // a job that comes soon then costs no futex wake on either side.
-            st.spinners += 1;
-            unlocked(&mut st, || spin_for_work(&parker));
-            st.spinners -= 1;
-            parker.spinning.store(false, Ordering::Relaxed);
-        }
-        let deadline = Instant::now().checked_add(config.keep_alive);
-        let mut timed_out = false;
-        loop {
-            match parker.notified.load(Ordering::Relaxed) {
-                NONE => {}
-                WORK => {
-                    st.waking -= 1;
-                    break;
-                }
-                _ => break, // close or resize: the loop head decides
-            }
-            if timed_out && st.threads > config.min_threads {
-                st.remove_idle(&parker);
+            if matches!(after, After::Idle) && !wait_idle(&mut st, &parker, config) {
                 return exit(&mut st);
             }
-            timed_out = match deadline {
-                Some(deadline) if st.threads > config.min_threads => parker.cv.wait_until(&mut st, deadline),
-                _ => {
-                    parker.cv.wait(&mut st);
-                    false
-                }
-            };
+            continue;
         }
+        if st.closed {
+            return exit(&mut st);
+        }
+        st.go_idle(&parker);
+        if !wait_idle(&mut st, &parker, config) {
+            return exit(&mut st);
+        }
+    }
+}
+
+/// The idle phase of a thread already on the idle stack: spin if it may,
+/// then park until popped off the stack or the keep-alive expires. Returns
+/// `false` if it expired (and left the stack), `true` if it was popped.
+fn wait_idle(st: &mut MutexGuard<'_, State>, parker: &Arc<Parker>, config: &Config) -> bool {
+    if parker.spinning.load(Ordering::Relaxed) {
+        // Watch for a hand-off without the lock for a few microseconds: a
+        // job that comes soon then costs no futex wake on either side.
+        unlocked(st, || spin_for_work(parker));
+        st.spinners -= 1;
+        parker.spinning.store(false, Ordering::Relaxed);
+    }
+    let deadline = Instant::now().checked_add(config.keep_alive);
+    let mut timed_out = false;
+    loop {
+        match parker.notified.load(Ordering::Relaxed) {
+            NONE => {}
+            WORK => {
+                st.waking -= 1;
+                return true;
+            }
+            _ => return true, // close or resize: the caller decides
+        }
+        if timed_out && st.threads > config.min_threads {
+            st.remove_idle(parker);
+            return false;
+        }
+        timed_out = match deadline {
+            Some(deadline) if st.threads > config.min_threads => parker.cv.wait_until(st, deadline),
+            _ => {
+                parker.cv.wait(st);
+                false
+            }
+        };
     }
 }
 

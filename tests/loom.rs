@@ -390,3 +390,37 @@ fn woken_thread_wakes_the_next() {
         finish(&pool);
     });
 }
+
+/// 2. Lowering `max_threads` while both threads are busy: the surplus
+/// thread finishes its job and exits instead of taking queued work, so the
+/// jobs queued afterwards never run two at a time.
+#[test]
+fn lowered_cap_holds_for_queued_jobs() {
+    loom::model(|| {
+        let pool = pool(2);
+        let gate = Gate::default();
+        let (g1, g2) = (gate.clone(), gate.clone());
+        let a = pool.run(move || g1.wait());
+        let b = pool.run(move || g2.wait());
+        pool.set_max_threads(1).unwrap();
+        let inside = Arc::new(AtomicUsize::new(0));
+        let job = |inside: Arc<AtomicUsize>| {
+            move || {
+                assert_eq!(
+                    inside.fetch_add(1, SeqCst),
+                    0,
+                    "one thread after the cap was lowered"
+                );
+                inside.fetch_sub(1, SeqCst);
+            }
+        };
+        let c = pool.run(job(inside.clone()));
+        let d = pool.run(job(inside.clone()));
+        gate.open();
+        block_on(a);
+        block_on(b);
+        block_on(c);
+        block_on(d);
+        finish(&pool);
+    });
+}
