@@ -14,7 +14,11 @@ use std::time::Duration;
 use futures::FutureExt;
 use threadbridge::Pool;
 
-const JOBS: usize = if cfg!(debug_assertions) { 20_000 } else { 1_000_000 };
+const JOBS: usize = if cfg!(debug_assertions) {
+    20_000
+} else {
+    1_000_000
+};
 const TASKS: usize = 8;
 const MAX_LIMIT: usize = 6;
 
@@ -53,7 +57,10 @@ fn a_million_mixed_jobs_lose_nothing_and_count_exactly() {
     // 5% of the jobs panic on purpose; silence those, and only those.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let planned = info.payload().downcast_ref::<String>().is_some_and(|m| m.starts_with("job "));
+        let planned = info
+            .payload()
+            .downcast_ref::<String>()
+            .is_some_and(|m| m.starts_with("job "));
         if !planned {
             default_hook(info);
         }
@@ -99,7 +106,10 @@ fn a_million_mixed_jobs_lose_nothing_and_count_exactly() {
                                     panic!("job {id}")
                                 });
                                 let err = AssertUnwindSafe(run).catch_unwind().await.unwrap_err();
-                                assert_eq!(err.downcast_ref::<String>().unwrap(), &format!("job {id}"));
+                                assert_eq!(
+                                    err.downcast_ref::<String>().unwrap(),
+                                    &format!("job {id}")
+                                );
                                 tally.awaited.push(id);
                                 tally.panics_awaited += 1;
                             }
@@ -144,13 +154,25 @@ fn a_million_mixed_jobs_lose_nothing_and_count_exactly() {
     let ran = ledger.ran.iter().filter(|r| r.load(SeqCst) == 1).count() as u64;
     for tally in &tallies {
         for &id in &tally.awaited {
-            assert_eq!(ledger.ran[id].load(SeqCst), 1, "awaited job {id} did not run");
+            assert_eq!(
+                ledger.ran[id].load(SeqCst),
+                1,
+                "awaited job {id} did not run"
+            );
         }
     }
     let stats = pool.stats();
     let panics: u64 = tallies.iter().map(|t| t.panics_awaited).sum();
-    assert_eq!(stats.completed + stats.panicked + stats.cancelled, JOBS as u64, "{stats:?}");
-    assert_eq!(stats.completed + stats.panicked, ran, "every run counted once: {stats:?}");
+    assert_eq!(
+        stats.completed + stats.panicked + stats.cancelled,
+        JOBS as u64,
+        "{stats:?}"
+    );
+    assert_eq!(
+        stats.completed + stats.panicked,
+        ran,
+        "every run counted once: {stats:?}"
+    );
     assert_eq!(stats.panicked, panics, "only the panicking jobs panicked");
     assert_eq!(stats.rejected, 0);
     assert_eq!((stats.threads, stats.running, stats.queued), (0, 0, 0));

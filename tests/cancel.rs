@@ -1,0 +1,373 @@
+//! Cancellation: a `Run` dropped before its job starts means the job never
+//! runs (and frees its slot); after it starts it runs to the end on the
+//! worker; `detach`; `run_cancellable`'s `CancelToken`. DESIGN semantic 5.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
+
+use common::*;
+use threadbridge::{CancelToken, Pool};
+
+/// A pool with its only thread held on `gate`; returns the pool and the
+/// holder's `Run`.
+fn busy_pool(gate: &Arc<Gate>) -> (Pool, threadbridge::Run<()>) {
+    let pool = pool(1);
+    let holder = {
+        let gate = gate.clone();
+        pool.run(move || gate.wait())
+    };
+    wait_stats(&pool, "the only thread busy", |s| s.running == 1);
+    (pool, holder)
+}
+
+#[test]
+fn a_run_dropped_before_start_never_runs() {
+    guard(|| {
+        let gate = Gate::new();
+        let (pool, holder) = busy_pool(&gate);
+        let ran = Arc::new(AtomicBool::new(false));
+        let run = {
+            let ran = ran.clone();
+            pool.run(move || ran.store(true, Ordering::SeqCst))
+        };
+        wait_stats(&pool, "1 queued", |s| s.queued == 1);
+        drop(run);
+        let stats = pool.stats();
+        assert_eq!(stats.cancelled, 1, "{stats:?}");
+        assert_eq!(
+            stats.queued, 0,
+            "a cancelled job still counts as queued: {stats:?}"
+        );
+        gate.open();
+        block_on(holder);
+        block_on(pool.run(|| ())); // the pool has served everything before this
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "a Run dropped before start ran its job"
+        );
+        let stats = pool.stats();
+        assert_eq!((stats.completed, stats.cancelled), (2, 1), "{stats:?}");
+    });
+}
+
+#[test]
+fn a_cancelled_job_drops_its_closure() {
+    guard(|| {
+        struct OnDrop(Arc<AtomicBool>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let gate = Gate::new();
+        let (pool, holder) = busy_pool(&gate);
+        let dropped = Arc::new(AtomicBool::new(false));
+        let captured = OnDrop(dropped.clone());
+        let run = pool.run(move || {
+            let _keep = &captured;
+        });
+        drop(run);
+        gate.open();
+        block_on(holder);
+        block_on(pool.run(|| ()));
+        assert!(
+            dropped.load(Ordering::SeqCst),
+            "a cancelled job's closure was leaked"
+        );
+    });
+}
+
+#[test]
+fn dropping_a_queued_run_frees_its_queue_slot() {
+    guard(|| {
+        let pool = Pool::builder()
+            .max_threads(1)
+            .queue_capacity(1)
+            .build()
+            .unwrap();
+        let gate = Gate::new();
+        let holder = {
+            let gate = gate.clone();
+            pool.run(move || gate.wait())
+        };
+        wait_stats(&pool, "the only thread busy", |s| s.running == 1);
+        let queued = pool.run(|| 1);
+        assert!(pool.try_run(|| 2).unwrap_err().is_full());
+        drop(queued);
+        // The slot is free at once, while the thread is still busy.
+        let next = pool
+            .try_run(|| 3)
+            .expect("the dropped job's slot was not freed");
+        gate.open();
+        block_on(holder);
+        assert_eq!(block_on(next), 3);
+    });
+}
+
+#[test]
+fn a_run_dropped_after_start_finishes_on_the_worker() {
+    guard(|| {
+        struct Res(Arc<Mutex<Option<ThreadId>>>);
+        impl Drop for Res {
+            fn drop(&mut self) {
+                *self.0.lock().unwrap() = Some(thread::current().id());
+            }
+        }
+        let pool = pool(1);
+        let started = Gate::new();
+        let gate = Gate::new();
+        let finished = Arc::new(AtomicBool::new(false));
+        let dropped_on = Arc::new(Mutex::new(None));
+        let job_thread = Arc::new(Mutex::new(None));
+        let run = {
+            let (started, gate, finished, dropped_on, job_thread) = (
+                started.clone(),
+                gate.clone(),
+                finished.clone(),
+                dropped_on.clone(),
+                job_thread.clone(),
+            );
+            pool.run(move || {
+                *job_thread.lock().unwrap() = Some(thread::current().id());
+                started.open();
+                gate.wait();
+                finished.store(true, Ordering::SeqCst);
+                Res(dropped_on)
+            })
+        };
+        started.wait();
+        drop(run);
+        assert!(!finished.load(Ordering::SeqCst));
+        gate.open();
+        let stats = wait_stats(&pool, "the abandoned job to complete", |s| s.completed == 1);
+        assert!(
+            finished.load(Ordering::SeqCst),
+            "the abandoned job did not run to its end"
+        );
+        assert_eq!(
+            stats.cancelled, 0,
+            "a started job counted as cancelled: {stats:?}"
+        );
+        wait_until("the result to be dropped", || {
+            dropped_on.lock().unwrap().is_some()
+        });
+        assert_eq!(
+            *dropped_on.lock().unwrap(),
+            *job_thread.lock().unwrap(),
+            "the abandoned result was not dropped on the worker"
+        );
+    });
+}
+
+#[test]
+fn a_polled_then_dropped_run_still_finishes() {
+    guard(|| {
+        let pool = pool(1);
+        let gate = Gate::new();
+        let finished = Arc::new(AtomicBool::new(false));
+        let mut run = {
+            let (gate, finished) = (gate.clone(), finished.clone());
+            Box::pin(pool.run(move || {
+                gate.wait();
+                finished.store(true, Ordering::SeqCst);
+            }))
+        };
+        wait_stats(&pool, "the job running", |s| s.running == 1);
+        assert!(poll_noop(run.as_mut()).is_pending());
+        drop(run);
+        gate.open();
+        wait_until("the job to finish", || finished.load(Ordering::SeqCst));
+        wait_stats(&pool, "completed == 1", |s| s.completed == 1);
+    });
+}
+
+#[test]
+fn detach_runs_the_job_to_the_end() {
+    guard(|| {
+        let pool = pool(2);
+        let done = Counter::new();
+        for _ in 0..10 {
+            let done = done.clone();
+            pool.run(move || {
+                done.incr();
+            })
+            .detach();
+        }
+        done.wait_for(10);
+        let stats = wait_stats(&pool, "10 completed", |s| s.completed == 10);
+        assert_eq!(stats.cancelled, 0, "{stats:?}");
+    });
+}
+
+#[test]
+fn detach_before_start_still_runs_the_job() {
+    guard(|| {
+        let gate = Gate::new();
+        let (pool, holder) = busy_pool(&gate);
+        let ran = Arc::new(AtomicBool::new(false));
+        {
+            let ran = ran.clone();
+            pool.run(move || ran.store(true, Ordering::SeqCst)).detach();
+        }
+        wait_stats(&pool, "the detached job queued", |s| s.queued == 1);
+        gate.open();
+        block_on(holder);
+        wait_until("the detached job to run", || ran.load(Ordering::SeqCst));
+        let stats = wait_stats(&pool, "2 completed", |s| s.completed == 2);
+        assert_eq!(stats.cancelled, 0, "{stats:?}");
+    });
+}
+
+/// A job that loops until its token is cancelled (or a deadline passes) and
+/// reports what it saw.
+fn loop_until_cancelled(
+    started: Arc<Gate>,
+    saw_cancel: Arc<AtomicBool>,
+    ended: Arc<Gate>,
+) -> impl FnOnce(&CancelToken) -> u32 + Send + 'static {
+    move |token: &CancelToken| {
+        assert!(
+            !token.is_cancelled(),
+            "token cancelled before the Run was dropped"
+        );
+        started.open();
+        let deadline = Instant::now() + DEADLINE;
+        while Instant::now() < deadline {
+            if token.is_cancelled() {
+                saw_cancel.store(true, Ordering::SeqCst);
+                break;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        ended.open();
+        1
+    }
+}
+
+#[test]
+fn run_cancellable_token_turns_true_when_the_run_is_dropped() {
+    guard(|| {
+        let pool = pool(1);
+        let (started, ended) = (Gate::new(), Gate::new());
+        let saw_cancel = Arc::new(AtomicBool::new(false));
+        let run = pool.run_cancellable(loop_until_cancelled(
+            started.clone(),
+            saw_cancel.clone(),
+            ended.clone(),
+        ));
+        started.wait();
+        // While the Run is alive the token stays false: the job keeps going.
+        assert_stays(SETTLE, "the job keeps running while its Run lives", || {
+            !ended.is_open()
+        });
+        drop(run);
+        assert!(
+            ended.wait_timeout(DEADLINE),
+            "the job never saw its token cancelled"
+        );
+        assert!(
+            saw_cancel.load(Ordering::SeqCst),
+            "the job ended without seeing the cancel"
+        );
+        // It stopped early but returned normally: a completed job.
+        let stats = wait_stats(&pool, "1 completed", |s| s.completed == 1);
+        assert_eq!(stats.cancelled, 0, "{stats:?}");
+    });
+}
+
+#[test]
+fn run_cancellable_detach_does_not_cancel() {
+    guard(|| {
+        let pool = pool(1);
+        let release = Gate::new();
+        let saw_cancel = Arc::new(AtomicBool::new(false));
+        let ended = Gate::new();
+        {
+            let (release, saw_cancel, ended) = (release.clone(), saw_cancel.clone(), ended.clone());
+            pool.run_cancellable(move |token: &CancelToken| {
+                let deadline = Instant::now() + DEADLINE;
+                while !release.is_open() && Instant::now() < deadline {
+                    if token.is_cancelled() {
+                        saw_cancel.store(true, Ordering::SeqCst);
+                        break;
+                    }
+                    thread::sleep(Duration::from_millis(1));
+                }
+                ended.open();
+            })
+            .detach();
+        }
+        assert_stays(SETTLE, "a detached job is not cancelled", || {
+            !saw_cancel.load(Ordering::SeqCst)
+        });
+        release.open();
+        assert!(ended.wait_timeout(DEADLINE));
+        assert!(
+            !saw_cancel.load(Ordering::SeqCst),
+            "detach cancelled the token"
+        );
+    });
+}
+
+#[test]
+fn run_cancellable_returns_its_value_when_awaited() {
+    guard(|| {
+        let pool = pool(2);
+        let v = block_on(pool.run_cancellable(|token: &CancelToken| {
+            assert!(!token.is_cancelled());
+            40 + 2
+        }));
+        assert_eq!(v, 42);
+    });
+}
+
+#[test]
+fn run_cancellable_dropped_before_start_never_runs() {
+    guard(|| {
+        let gate = Gate::new();
+        let (pool, holder) = busy_pool(&gate);
+        let ran = Arc::new(AtomicBool::new(false));
+        let run = {
+            let ran = ran.clone();
+            pool.run_cancellable(move |_: &CancelToken| ran.store(true, Ordering::SeqCst))
+        };
+        drop(run);
+        gate.open();
+        block_on(holder);
+        block_on(pool.run(|| ()));
+        assert!(!ran.load(Ordering::SeqCst));
+        assert_eq!(pool.stats().cancelled, 1);
+    });
+}
+
+#[test]
+fn limiter_run_cancellable_token_turns_true_when_the_run_is_dropped() {
+    guard(|| {
+        let pool = pool(2);
+        let limiter = pool.limiter(1);
+        let (started, ended) = (Gate::new(), Gate::new());
+        let saw_cancel = Arc::new(AtomicBool::new(false));
+        let run = limiter.run_cancellable(loop_until_cancelled(
+            started.clone(),
+            saw_cancel.clone(),
+            ended.clone(),
+        ));
+        started.wait();
+        assert_stays(SETTLE, "the job keeps running while its Run lives", || {
+            !ended.is_open()
+        });
+        drop(run);
+        assert!(
+            ended.wait_timeout(DEADLINE),
+            "the job never saw its token cancelled"
+        );
+        assert!(saw_cancel.load(Ordering::SeqCst));
+        wait_until("the token returned", || limiter.stats().running == 0);
+        // The limiter still works.
+        assert_eq!(block_on(limiter.run_cancellable(|_: &CancelToken| 5)), 5);
+    });
+}

@@ -1,0 +1,349 @@
+//! Limiters: a cap on how many of *their* jobs run at once, sharing the
+//! pool's threads; FIFO waiters; tokens held until the closure returns;
+//! `set_limit`. DESIGN semantic 3.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::*;
+
+#[test]
+fn limiter_job_starts_even_if_its_run_is_never_polled() {
+    guard(|| {
+        let pool = pool(4);
+        let limiter = pool.limiter(2);
+        let started = Gate::new();
+        let run = {
+            let started = started.clone();
+            limiter.run(move || started.open())
+        };
+        assert!(
+            started.wait_timeout(DEADLINE),
+            "a limiter job with a free token did not start until polled"
+        );
+        block_on(run);
+    });
+}
+
+#[test]
+fn peak_running_limiter_jobs_equals_the_limit() {
+    guard(|| {
+        let pool = pool(16);
+        let limiter = pool.limiter(3);
+        let gate = Gate::new();
+        let conc = Concurrency::new();
+        let runs: Vec<_> = (0..12)
+            .map(|i| {
+                let (gate, conc) = (gate.clone(), conc.clone());
+                limiter.run(move || {
+                    conc.enter();
+                    gate.wait();
+                    conc.exit();
+                    i
+                })
+            })
+            .collect();
+        wait_until("3 limiter jobs running", || conc.now() == 3);
+        wait_until("limiter stats (limit 3, running 3, waiting 9)", || {
+            let s = limiter.stats();
+            (s.limit, s.running, s.waiting) == (3, 3, 9)
+        });
+        assert_stays(SETTLE, "no more than 3 limiter jobs run", || {
+            conc.now() == 3
+        });
+        let stats = pool.stats();
+        assert_eq!(stats.running, 3, "{stats:?}");
+        assert_eq!(
+            stats.queued, 0,
+            "limiter waiters must not sit in the pool queue: {stats:?}"
+        );
+
+        gate.open();
+        let out = block_on(futures::future::join_all(runs));
+        assert_eq!(out, (0..12).collect::<Vec<_>>());
+        assert_eq!(conc.peak(), 3, "peak concurrency of the limiter's jobs");
+        let s = limiter.stats();
+        assert_eq!((s.limit, s.running, s.waiting), (3, 0, 0), "{s:?}");
+    });
+}
+
+#[test]
+fn limiter_waiters_hold_no_thread_plain_jobs_still_run() {
+    guard(|| {
+        let pool = pool(2);
+        let limiter = pool.limiter(1);
+        let gate = Gate::new();
+        let runs: Vec<_> = (0..5)
+            .map(|_| {
+                let gate = gate.clone();
+                limiter.run(move || gate.wait())
+            })
+            .collect();
+        wait_until("1 limiter job running, 4 waiting", || {
+            let s = limiter.stats();
+            (s.running, s.waiting) == (1, 4)
+        });
+        // The pool's second thread is free: a plain job gets it at once,
+        // while the limiter's job still blocks.
+        assert_eq!(block_on(pool.run(|| 99)), 99);
+        let stats = pool.stats();
+        assert_eq!(stats.queued, 0, "{stats:?}");
+        assert!(!gate.is_open());
+        gate.open();
+        block_on(futures::future::join_all(runs));
+    });
+}
+
+#[test]
+fn two_limiters_on_one_pool_are_independent() {
+    guard(|| {
+        let pool = pool(4);
+        let a = pool.limiter(1);
+        let b = pool.limiter(1);
+        let gate = Gate::new();
+        let held = {
+            let gate = gate.clone();
+            a.run(move || gate.wait())
+        };
+        wait_until("limiter A's job running", || a.stats().running == 1);
+        assert_eq!(block_on(b.run(|| 5)), 5, "limiter B blocked by limiter A");
+        gate.open();
+        block_on(held);
+    });
+}
+
+#[test]
+fn limiter_waiters_run_in_submission_order() {
+    guard(|| {
+        let pool = pool(4);
+        let limiter = pool.limiter(1);
+        let gate = Gate::new();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let first = {
+            let gate = gate.clone();
+            limiter.run(move || gate.wait())
+        };
+        wait_until("the first limiter job running", || {
+            limiter.stats().running == 1
+        });
+        let runs: Vec<_> = (0..15)
+            .map(|i| {
+                let order = order.clone();
+                limiter.run(move || order.lock().unwrap().push(i))
+            })
+            .collect();
+        wait_until("15 limiter waiters", || limiter.stats().waiting == 15);
+        gate.open();
+        block_on(first);
+        block_on(futures::future::join_all(runs));
+        assert_eq!(*order.lock().unwrap(), (0..15).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn an_abandoned_running_job_keeps_its_token_until_it_returns() {
+    guard(|| {
+        let pool = pool(4);
+        let limiter = pool.limiter(1);
+        let started = Gate::new();
+        let gate = Gate::new();
+        let run = {
+            let (started, gate) = (started.clone(), gate.clone());
+            limiter.run(move || {
+                started.open();
+                gate.wait();
+            })
+        };
+        started.wait();
+        drop(run); // abandoned after it started: it keeps running
+        let second_started = Arc::new(AtomicBool::new(false));
+        let second = {
+            let flag = second_started.clone();
+            limiter.run(move || flag.store(true, Ordering::SeqCst))
+        };
+        assert_stays(SETTLE, "the abandoned job still holds the token", || {
+            let s = limiter.stats();
+            s.running == 1 && s.waiting == 1 && !second_started.load(Ordering::SeqCst)
+        });
+        gate.open();
+        block_on(second);
+        assert!(second_started.load(Ordering::SeqCst));
+        wait_until("all tokens returned", || limiter.stats().running == 0);
+    });
+}
+
+#[test]
+fn a_dropped_waiter_never_runs_and_leaves_the_queue_at_once() {
+    guard(|| {
+        let pool = pool(4);
+        let limiter = pool.limiter(1);
+        let gate = Gate::new();
+        let first = {
+            let gate = gate.clone();
+            limiter.run(move || gate.wait())
+        };
+        wait_until("the first limiter job running", || {
+            limiter.stats().running == 1
+        });
+        let ran = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let ran = ran.clone();
+            limiter.run(move || ran.store(true, Ordering::SeqCst))
+        };
+        wait_until("one waiter", || limiter.stats().waiting == 1);
+        drop(waiter);
+        assert_eq!(
+            limiter.stats().waiting,
+            0,
+            "the dropped waiter is still queued"
+        );
+        assert_eq!(pool.stats().cancelled, 1, "{:?}", pool.stats());
+        gate.open();
+        block_on(first);
+        // Another job through the same limiter runs after where the dropped
+        // one would have.
+        block_on(limiter.run(|| ()));
+        assert!(!ran.load(Ordering::SeqCst), "a dropped waiter ran");
+        assert_eq!(limiter.stats().running, 0);
+    });
+}
+
+#[test]
+fn set_limit_up_starts_waiters_at_once() {
+    guard(|| {
+        let pool = pool(8);
+        let limiter = pool.limiter(1);
+        let gate = Gate::new();
+        let conc = Concurrency::new();
+        let runs: Vec<_> = (0..5)
+            .map(|_| {
+                let (gate, conc) = (gate.clone(), conc.clone());
+                limiter.run(move || {
+                    conc.enter();
+                    gate.wait();
+                    conc.exit();
+                })
+            })
+            .collect();
+        wait_until("1 running, 4 waiting", || {
+            let s = limiter.stats();
+            (s.running, s.waiting) == (1, 4)
+        });
+        limiter.set_limit(3).unwrap();
+        // Nothing finishes while the gate is shut: only the new limit can
+        // start the waiters.
+        wait_until("3 limiter jobs running after set_limit(3)", || {
+            conc.now() == 3
+        });
+        let s = limiter.stats();
+        assert_eq!((s.limit, s.running, s.waiting), (3, 3, 2), "{s:?}");
+        gate.open();
+        block_on(futures::future::join_all(runs));
+        assert_eq!(conc.peak(), 3);
+    });
+}
+
+#[test]
+fn set_limit_down_takes_effect_as_jobs_finish() {
+    guard(|| {
+        let pool = pool(8);
+        let limiter = pool.limiter(3);
+        let gates: Vec<_> = (0..3).map(|_| Gate::new()).collect();
+        let conc = Concurrency::new();
+        let running: Vec<_> = gates
+            .iter()
+            .map(|gate| {
+                let (gate, conc) = (gate.clone(), conc.clone());
+                limiter.run(move || {
+                    conc.enter();
+                    gate.wait();
+                    conc.exit();
+                })
+            })
+            .collect();
+        wait_until("3 running", || conc.now() == 3);
+        let later = Gate::new();
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let (later, conc) = (later.clone(), conc.clone());
+                limiter.run(move || {
+                    conc.enter();
+                    later.wait();
+                    conc.exit();
+                })
+            })
+            .collect();
+        wait_until("3 waiting", || limiter.stats().waiting == 3);
+
+        limiter.set_limit(1).unwrap();
+        // Running jobs are not interrupted.
+        let s = limiter.stats();
+        assert_eq!((s.limit, s.running, s.waiting), (1, 3, 3), "{s:?}");
+
+        gates[0].open();
+        wait_until("2 tokens held", || limiter.stats().running == 2);
+        assert_stays(SETTLE, "no waiter starts while 2 > limit 1", || {
+            conc.started() == 3 && limiter.stats().waiting == 3
+        });
+        gates[1].open();
+        wait_until("1 token held", || {
+            limiter.stats().running == 1 && conc.now() == 1
+        });
+        assert_stays(SETTLE, "no waiter starts while 1 == limit 1", || {
+            conc.started() == 3 && limiter.stats().waiting == 3
+        });
+        gates[2].open();
+        wait_until("one waiter starts", || conc.started() == 4);
+        assert_stays(SETTLE, "only one waiter runs under limit 1", || {
+            conc.now() == 1
+        });
+        later.open();
+        block_on(futures::future::join_all(running));
+        block_on(futures::future::join_all(waiters));
+        let s = limiter.stats();
+        assert_eq!((s.limit, s.running, s.waiting), (1, 0, 0), "{s:?}");
+    });
+}
+
+#[test]
+fn limiter_clones_share_one_limit() {
+    guard(|| {
+        let pool = pool(8);
+        let limiter = pool.limiter(2);
+        let clone = limiter.clone();
+        let gate = Gate::new();
+        let conc = Concurrency::new();
+        let runs: Vec<_> = (0..6)
+            .map(|i| {
+                let l = if i % 2 == 0 { &limiter } else { &clone };
+                let (gate, conc) = (gate.clone(), conc.clone());
+                l.run(move || {
+                    conc.enter();
+                    gate.wait();
+                    conc.exit();
+                })
+            })
+            .collect();
+        wait_until("2 running", || conc.now() == 2);
+        assert_stays(SETTLE, "clones share the limit of 2", || conc.now() == 2);
+        assert_eq!(clone.stats().waiting, 4);
+        gate.open();
+        block_on(futures::future::join_all(runs));
+        assert_eq!(conc.peak(), 2);
+    });
+}
+
+#[test]
+fn limiter_under_every_executor() {
+    on_every_executor(|_| async {
+        let pool = pool(4);
+        let limiter = pool.limiter(2);
+        let runs: Vec<_> = (0..20).map(|i| limiter.run(move || i + 1)).collect();
+        let out = futures::future::join_all(runs).await;
+        assert_eq!(out, (1..=20).collect::<Vec<_>>());
+        let s = limiter.stats();
+        assert_eq!((s.running, s.waiting), (0, 0), "{s:?}");
+    });
+}

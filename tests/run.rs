@@ -1,0 +1,441 @@
+//! `run`: submission, results, FIFO order, the thread cap, thread reuse
+//! (LIFO), shrinking after a burst and `set_max_threads`.
+//! DESIGN semantics 1, 2 and 9.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+use std::thread::{self, ThreadId};
+use std::time::Duration;
+
+use common::*;
+use threadbridge::Pool;
+
+#[test]
+fn job_starts_even_if_its_run_is_never_polled() {
+    guard(|| {
+        let pool = pool(2);
+        let started = Gate::new();
+        let run = {
+            let started = started.clone();
+            pool.run(move || {
+                started.open();
+                7
+            })
+        };
+        // The Run is held but never polled: the job must start anyway.
+        assert!(
+            started.wait_timeout(DEADLINE),
+            "the job did not start although run() was called (its Run was not polled)"
+        );
+        assert_eq!(block_on(run), 7);
+    });
+}
+
+#[test]
+fn run_returns_at_once_while_the_job_blocks() {
+    guard(|| {
+        let pool = pool(1);
+        let gate = Gate::new();
+        // If run() blocked on the job, this would hang until the guard fires.
+        let run = {
+            let gate = gate.clone();
+            pool.run(move || {
+                gate.wait();
+                "done"
+            })
+        };
+        gate.open();
+        assert_eq!(block_on(run), "done");
+    });
+}
+
+#[test]
+fn returns_the_closures_value() {
+    guard(|| {
+        let pool = pool(4);
+        assert_eq!(block_on(pool.run(|| 6 * 7)), 42);
+        assert_eq!(block_on(pool.run(|| String::from("hi"))), "hi");
+        let v = block_on(pool.run(|| vec![1u8; 1000]));
+        assert_eq!(v.len(), 1000);
+        block_on(pool.run(|| ()));
+    });
+}
+
+#[test]
+fn job_runs_on_a_named_worker_thread_not_the_caller() {
+    guard(|| {
+        let pool = Pool::builder()
+            .max_threads(2)
+            .thread_name(|i| format!("tb-test-worker-{i}"))
+            .build()
+            .unwrap();
+        let caller = thread::current().id();
+        let (id, name) = block_on(pool.run(|| {
+            let t = thread::current();
+            (t.id(), t.name().map(str::to_owned))
+        }));
+        assert_ne!(id, caller, "the job ran on the caller's thread");
+        let name = name.expect("worker thread has no name");
+        assert!(
+            name.starts_with("tb-test-worker-"),
+            "worker name {name:?} not from thread_name"
+        );
+    });
+}
+
+#[test]
+fn the_latest_waker_is_woken_and_not_an_earlier_one() {
+    guard(|| {
+        let pool = pool(1);
+        let gate = Gate::new();
+        let mut run = {
+            let gate = gate.clone();
+            Box::pin(pool.run(move || {
+                gate.wait();
+                5
+            }))
+        };
+        let a = CountingWaker::new();
+        let b = CountingWaker::new();
+        assert!(poll_with(run.as_mut(), &a.waker()).is_pending());
+        assert!(poll_with(run.as_mut(), &b.waker()).is_pending());
+        gate.open();
+        wait_until("the latest waker (B) to be woken", || b.wakes() >= 1);
+        assert_eq!(a.wakes(), 0, "the stale waker A was woken too");
+        assert_eq!(b.wakes(), 1, "waker B woken more than once");
+        assert_eq!(poll_with(run.as_mut(), &b.waker()), Poll::Ready(5));
+    });
+}
+
+#[test]
+fn a_waker_registered_after_completion_still_sees_ready() {
+    guard(|| {
+        let pool = pool(1);
+        let done = Gate::new();
+        let mut run = {
+            let done = done.clone();
+            Box::pin(pool.run(move || {
+                done.open();
+                9
+            }))
+        };
+        done.wait();
+        // The result must not be lost whether or not it was stored yet.
+        let w = CountingWaker::new();
+        match poll_with(run.as_mut(), &w.waker()) {
+            Poll::Ready(v) => assert_eq!(v, 9),
+            Poll::Pending => {
+                wait_until("a wake-up after the job finished", || w.wakes() >= 1);
+                assert_eq!(poll_with(run.as_mut(), &w.waker()), Poll::Ready(9));
+            }
+        }
+    });
+}
+
+#[test]
+fn peak_concurrency_equals_max_threads() {
+    guard(|| {
+        let pool = pool(4);
+        let gate = Gate::new();
+        let conc = Concurrency::new();
+        let runs: Vec<_> = (0..32)
+            .map(|i| {
+                let (gate, conc) = (gate.clone(), conc.clone());
+                pool.run(move || {
+                    conc.enter();
+                    gate.wait();
+                    conc.exit();
+                    i
+                })
+            })
+            .collect();
+        wait_until("4 jobs running", || conc.now() == 4);
+        let stats = wait_stats(&pool, "4 running, 28 queued", |s| {
+            s.running == 4 && s.queued == 28
+        });
+        assert_eq!(stats.threads, 4, "{stats:?}");
+        assert_eq!(stats.idle_threads, 0, "{stats:?}");
+        assert_stays(SETTLE, "no more than 4 jobs run / threads alive", || {
+            conc.now() == 4 && pool.stats().threads <= 4
+        });
+
+        // Watch the thread count while the burst drains.
+        let stop = Arc::new(AtomicBool::new(false));
+        let watcher = {
+            let (pool, stop) = (pool.clone(), stop.clone());
+            thread::spawn(move || {
+                let mut max = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    max = max.max(pool.stats().threads);
+                    thread::yield_now();
+                }
+                max
+            })
+        };
+        gate.open();
+        let results = block_on(futures::future::join_all(runs));
+        stop.store(true, Ordering::SeqCst);
+        let max_threads_seen = watcher.join().unwrap();
+
+        assert_eq!(results, (0..32).collect::<Vec<_>>());
+        assert_eq!(conc.peak(), 4, "peak concurrency");
+        assert!(
+            max_threads_seen <= 4,
+            "saw {max_threads_seen} threads > max_threads 4"
+        );
+    });
+}
+
+#[test]
+fn jobs_start_in_submission_order() {
+    guard(|| {
+        let pool = pool(1);
+        let gate = Gate::new();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let first = {
+            let gate = gate.clone();
+            pool.run(move || gate.wait())
+        };
+        let runs: Vec<_> = (0..20)
+            .map(|i| {
+                let order = order.clone();
+                pool.run(move || order.lock().unwrap().push(i))
+            })
+            .collect();
+        wait_stats(&pool, "20 queued", |s| s.queued == 20);
+        gate.open();
+        block_on(first);
+        block_on(futures::future::join_all(runs));
+        assert_eq!(*order.lock().unwrap(), (0..20).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn sequential_jobs_reuse_one_thread() {
+    guard(|| {
+        let pool = pool(8);
+        let ids: Vec<ThreadId> = block_on(async {
+            let mut ids = Vec::new();
+            for _ in 0..20 {
+                ids.push(pool.run(|| thread::current().id()).await);
+            }
+            ids
+        });
+        assert!(
+            ids.iter().all(|id| *id == ids[0]),
+            "sequential jobs ran on several threads: {ids:?}"
+        );
+        assert_eq!(pool.stats().threads, 1, "{:?}", pool.stats());
+    });
+}
+
+fn burst(pool: &Pool, n: usize) {
+    let gate = Gate::new();
+    let runs: Vec<_> = (0..n)
+        .map(|_| {
+            let gate = gate.clone();
+            pool.run(move || gate.wait())
+        })
+        .collect();
+    wait_stats(pool, "the burst to occupy its threads", |s| {
+        s.threads == n && s.running == n
+    });
+    gate.open();
+    block_on(futures::future::join_all(runs));
+}
+
+#[test]
+fn pool_shrinks_back_to_min_threads_after_a_burst() {
+    guard(|| {
+        let pool = Pool::builder()
+            .max_threads(4)
+            .min_threads(1)
+            .keep_alive(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        burst(&pool, 4);
+        wait_stats(&pool, "threads back to min_threads (1)", |s| s.threads == 1);
+        // min_threads are kept, however long they idle.
+        assert_stays(Duration::from_millis(300), "one thread kept alive", || {
+            pool.stats().threads == 1
+        });
+        // And the pool still serves after shrinking.
+        assert_eq!(block_on(pool.run(|| 3)), 3);
+    });
+}
+
+#[test]
+fn pool_shrinks_to_zero_threads_with_min_threads_zero() {
+    guard(|| {
+        let pool = Pool::builder()
+            .max_threads(4)
+            .keep_alive(Duration::from_millis(50))
+            .build()
+            .unwrap();
+        burst(&pool, 4);
+        wait_stats(&pool, "threads back to 0", |s| {
+            s.threads == 0 && s.idle_threads == 0
+        });
+        assert_eq!(
+            block_on(pool.run(|| 3)),
+            3,
+            "pool serves again after shrinking to 0"
+        );
+    });
+}
+
+/// Starts 3 jobs on 3 threads, lets them finish in `finish_order`, and
+/// returns (thread of each job, thread the next job ran on).
+fn lifo_case(finish_order: [usize; 3]) -> (Vec<ThreadId>, ThreadId) {
+    let pool = pool(3);
+    let gates: Vec<_> = (0..3).map(|_| Gate::new()).collect();
+    let all_started = Counter::new();
+    let release_all = Gate::new();
+    let runs: Vec<_> = (0..3)
+        .map(|i| {
+            let (gate, all_started, release_all) =
+                (gates[i].clone(), all_started.clone(), release_all.clone());
+            pool.run(move || {
+                all_started.incr();
+                // Hold until all three run, so they sit on distinct threads.
+                release_all.wait();
+                gate.wait();
+                thread::current().id()
+            })
+        })
+        .collect();
+    all_started.wait_for(3);
+    release_all.open();
+    for (k, &i) in finish_order.iter().enumerate() {
+        gates[i].open();
+        wait_stats(&pool, "the released thread to go idle", |s| {
+            s.idle_threads == k + 1
+        });
+    }
+    let ids = block_on(futures::future::join_all(runs));
+    let next = block_on(pool.run(|| thread::current().id()));
+    (ids, next)
+}
+
+#[test]
+fn the_most_recently_idle_thread_takes_the_next_job() {
+    guard(|| {
+        for order in [[0, 1, 2], [2, 0, 1], [1, 2, 0]] {
+            let (ids, next) = lifo_case(order);
+            let last = ids[order[2]];
+            assert_eq!(
+                next, last,
+                "finish order {order:?}: next job did not run on the most recently idle thread"
+            );
+        }
+    });
+}
+
+#[test]
+fn lifo_keeps_using_the_same_warm_thread() {
+    guard(|| {
+        let pool = pool(3);
+        burst(&pool, 3);
+        wait_stats(&pool, "3 idle threads", |s| s.idle_threads == 3);
+        let first = block_on(pool.run(|| thread::current().id()));
+        for _ in 0..10 {
+            wait_stats(&pool, "3 idle threads", |s| s.idle_threads == 3);
+            let id = block_on(pool.run(|| thread::current().id()));
+            assert_eq!(id, first, "an idle pool did not reuse its warmest thread");
+        }
+    });
+}
+
+#[test]
+fn set_max_threads_up_starts_queued_jobs_at_once() {
+    guard(|| {
+        let pool = pool(1);
+        let gate = Gate::new();
+        let conc = Concurrency::new();
+        let runs: Vec<_> = (0..3)
+            .map(|_| {
+                let (gate, conc) = (gate.clone(), conc.clone());
+                pool.run(move || {
+                    conc.enter();
+                    gate.wait();
+                    conc.exit();
+                })
+            })
+            .collect();
+        wait_stats(&pool, "1 running, 2 queued", |s| {
+            s.running == 1 && s.queued == 2
+        });
+        pool.set_max_threads(3).unwrap();
+        // Nothing finishes while the gate is shut: only the raised cap can
+        // start the queued jobs.
+        wait_until("queued jobs to start after set_max_threads(3)", || {
+            conc.now() == 3
+        });
+        let stats = pool.stats();
+        assert_eq!(
+            (stats.threads, stats.running, stats.queued),
+            (3, 3, 0),
+            "{stats:?}"
+        );
+        gate.open();
+        block_on(futures::future::join_all(runs));
+    });
+}
+
+#[test]
+fn set_max_threads_down_lets_surplus_threads_finish_and_exit() {
+    guard(|| {
+        // keep_alive is the default (10 s): threads leaving now do so
+        // because of the lower cap, not because they idled.
+        let pool = pool(4);
+        let first = Gate::new();
+        let first_batch: Vec<_> = (0..4)
+            .map(|_| {
+                let first = first.clone();
+                pool.run(move || first.wait())
+            })
+            .collect();
+        wait_stats(&pool, "4 threads running", |s| {
+            s.threads == 4 && s.running == 4
+        });
+        pool.set_max_threads(2).unwrap();
+        // Running jobs are not interrupted.
+        assert_eq!(pool.stats().running, 4);
+
+        let second = Gate::new();
+        let conc = Concurrency::new();
+        let second_batch: Vec<_> = (0..4)
+            .map(|_| {
+                let (second, conc) = (second.clone(), conc.clone());
+                pool.run(move || {
+                    conc.enter();
+                    second.wait();
+                    conc.exit();
+                })
+            })
+            .collect();
+        first.open();
+        block_on(futures::future::join_all(first_batch));
+        wait_until("2 jobs of the second batch running", || {
+            let n = conc.now();
+            assert!(
+                n <= 2,
+                "{n} jobs of the second batch run above the lowered cap 2; {:?}",
+                pool.stats()
+            );
+            n == 2
+        });
+        wait_stats(&pool, "threads down to the new cap (2)", |s| s.threads == 2);
+        assert_stays(SETTLE, "at most 2 threads and 2 running", || {
+            let s = pool.stats();
+            s.threads <= 2 && conc.now() <= 2
+        });
+        second.open();
+        block_on(futures::future::join_all(second_batch));
+        assert_eq!(conc.peak(), 2, "the lowered cap was exceeded");
+        assert!(pool.stats().threads <= 2, "{:?}", pool.stats());
+    });
+}

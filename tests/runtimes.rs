@@ -1,0 +1,457 @@
+//! Runtime independence: the same `Run` works under tokio (current-thread
+//! and multi-thread), smol, async-executor, `futures` and a hand-written
+//! executor that counts polls and wake-ups. DESIGN semantic 1.
+
+mod common;
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+use futures::FutureExt;
+use threadbridge::Pool;
+
+#[test]
+fn run_returns_its_value_under_every_executor() {
+    on_every_executor(|_| async {
+        let pool = pool(4);
+        assert_eq!(pool.run(|| 6 * 7).await, 42);
+        let s = pool.run(|| "x".repeat(3)).await;
+        assert_eq!(s, "xxx");
+    });
+}
+
+#[test]
+fn many_concurrent_runs_under_every_executor() {
+    on_every_executor(|_| async {
+        let pool = pool(3);
+        let runs: Vec<_> = (0..200u64).map(|i| pool.run(move || i * 2)).collect();
+        let out = futures::future::join_all(runs).await;
+        assert_eq!(out, (0..200u64).map(|i| i * 2).collect::<Vec<_>>());
+        let stats = pool.stats();
+        assert_eq!(stats.completed, 200, "{stats:?}");
+    });
+}
+
+#[test]
+fn job_does_not_run_on_the_executor_thread_under_every_executor() {
+    on_every_executor(|_| async {
+        let pool = pool(2);
+        let here = thread::current().id();
+        let there = pool.run(|| thread::current().id()).await;
+        assert_ne!(here, there, "the job ran on the executor's thread");
+    });
+}
+
+/// In one task, a job blocks until a sibling future in the *same task*
+/// opens its gate. If `run` or polling the `Run` blocked the executor's
+/// thread, the sibling could never run: the guard would fire.
+#[test]
+fn awaiting_a_run_never_blocks_the_executor_under_every_executor() {
+    on_every_executor(|_| async {
+        let pool = pool(1);
+        let gate = Gate::new();
+        let job = {
+            let gate = gate.clone();
+            pool.run(move || {
+                gate.wait();
+                1
+            })
+        };
+        let opener = async {
+            smol::future::yield_now().await; // let the Run be polled first
+            gate.open();
+            2
+        };
+        let (a, b) = futures::join!(job, opener);
+        assert_eq!((a, b), (1, 2));
+    });
+}
+
+#[test]
+fn waiting_for_a_thread_never_blocks_the_executor_under_every_executor() {
+    on_every_executor(|_| async {
+        let pool = pool(1);
+        let gate = Gate::new();
+        let first = {
+            let gate = gate.clone();
+            pool.run(move || {
+                gate.wait();
+                1
+            })
+        };
+        // Queued behind `first`: waits for the only thread.
+        let second = pool.run(|| 2);
+        let opener = async {
+            smol::future::yield_now().await;
+            gate.open();
+            3
+        };
+        let (a, b, c) = futures::join!(first, second, opener);
+        assert_eq!((a, b, c), (1, 2, 3));
+    });
+}
+
+#[test]
+fn waiting_for_a_limiter_token_never_blocks_the_executor_under_every_executor() {
+    on_every_executor(|_| async {
+        let pool = pool(4);
+        let limiter = pool.limiter(1);
+        let gate = Gate::new();
+        let first = {
+            let gate = gate.clone();
+            limiter.run(move || {
+                gate.wait();
+                1
+            })
+        };
+        let second = limiter.run(|| 2);
+        let opener = async {
+            smol::future::yield_now().await;
+            gate.open();
+            3
+        };
+        let (a, b, c) = futures::join!(first, second, opener);
+        assert_eq!((a, b, c), (1, 2, 3));
+    });
+}
+
+#[test]
+fn waiting_for_queue_space_never_blocks_the_executor_under_every_executor() {
+    on_every_executor(|_| async {
+        let pool = Pool::builder()
+            .max_threads(1)
+            .queue_capacity(0)
+            .build()
+            .unwrap();
+        let gate = Gate::new();
+        let first = {
+            let gate = gate.clone();
+            pool.run(move || {
+                gate.wait();
+                1
+            })
+        };
+        // No queue: this one waits (asynchronously) for the thread.
+        let second = pool.run(|| 2);
+        let opener = async {
+            smol::future::yield_now().await;
+            gate.open();
+            3
+        };
+        let (a, b, c) = futures::join!(first, second, opener);
+        assert_eq!((a, b, c), (1, 2, 3));
+    });
+}
+
+#[test]
+fn panics_resume_in_the_awaiting_task_under_every_executor() {
+    on_every_executor(|_| async {
+        let pool = pool(1);
+        let result = AssertUnwindSafe(pool.run(|| -> u32 { panic!("matrix boom") }))
+            .catch_unwind()
+            .await;
+        let payload = result.expect_err("the job's panic did not reach the awaiter");
+        assert_eq!(panic_message(&*payload), "matrix boom");
+        // The pool still works in the same task.
+        assert_eq!(pool.run(|| 1).await, 1);
+    });
+}
+
+#[test]
+fn tokio_multi_thread_tasks_share_a_pool() {
+    guard(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let pool = pool(3);
+        let total: u64 = rt.block_on(async {
+            let tasks: Vec<_> = (0..16u64)
+                .map(|t| {
+                    let pool = pool.clone();
+                    tokio::spawn(async move {
+                        let mut sum = 0;
+                        for i in 0..50u64 {
+                            sum += pool.run(move || t * 1000 + i).await;
+                        }
+                        sum
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            for t in tasks {
+                total += t.await.unwrap();
+            }
+            total
+        });
+        let expected: u64 = (0..16u64)
+            .flat_map(|t| (0..50u64).map(move |i| t * 1000 + i))
+            .sum();
+        assert_eq!(total, expected);
+    });
+}
+
+#[test]
+fn async_executor_tasks_share_a_pool() {
+    guard(|| {
+        let ex = Arc::new(async_executor::Executor::new());
+        let pool = pool(2);
+        let tasks: Vec<_> = (0..8u64)
+            .map(|t| {
+                let pool = pool.clone();
+                ex.spawn(async move {
+                    let mut sum = 0;
+                    for i in 0..25u64 {
+                        sum += pool.run(move || t + i).await;
+                    }
+                    sum
+                })
+            })
+            .collect();
+        let total: u64 = smol::block_on(ex.run(async {
+            let mut total = 0;
+            for t in tasks {
+                total += t.await;
+            }
+            total
+        }));
+        let expected: u64 = (0..8u64).flat_map(|t| (0..25u64).map(move |i| t + i)).sum();
+        assert_eq!(total, expected);
+    });
+}
+
+// ----- the counting executor: wake-ups and spinning -----
+
+#[test]
+fn a_simple_await_completes_with_at_most_one_wake_up() {
+    guard(|| {
+        let pool = pool(1);
+        let counts = Counts::new();
+        let v = block_on_counting(&counts, pool.run(|| 11));
+        assert_eq!(v, 11);
+        assert!(
+            counts.wakes() <= 1,
+            "more than one wake-up for one job: {counts:?}"
+        );
+        assert!(
+            counts.polls() <= 2,
+            "more than two polls for one job: {counts:?}"
+        );
+    });
+}
+
+#[test]
+fn a_blocked_job_gets_exactly_one_wake_up_and_no_spin() {
+    guard(|| {
+        let pool = pool(1);
+        let gate = Gate::new();
+        let counts = Counts::new();
+        let opener = {
+            let (gate, counts) = (gate.clone(), counts.clone());
+            thread::spawn(move || {
+                wait_until("the executor's first poll", || counts.polls() >= 1);
+                // Give a spinning implementation every chance to show it.
+                thread::sleep(Duration::from_millis(200));
+                let idle = (counts.polls(), counts.wakes());
+                gate.open();
+                idle
+            })
+        };
+        let v = block_on_counting(&counts, {
+            let gate = gate.clone();
+            pool.run(move || {
+                gate.wait();
+                "late"
+            })
+        });
+        let (idle_polls, idle_wakes) = opener.join().unwrap();
+        assert_eq!(v, "late");
+        assert_eq!(
+            idle_wakes, 0,
+            "woken while the job was still blocked: {counts:?}"
+        );
+        assert_eq!(
+            idle_polls, 1,
+            "polled while the job was still blocked: {counts:?}"
+        );
+        assert_eq!(
+            counts.wakes(),
+            1,
+            "expected exactly one wake-up: {counts:?}"
+        );
+        assert_eq!(counts.polls(), 2, "expected exactly two polls: {counts:?}");
+    });
+}
+
+#[test]
+fn a_queued_job_waits_without_spinning() {
+    guard(|| {
+        let pool = pool(1);
+        let gate = Gate::new();
+        let blocker = {
+            let gate = gate.clone();
+            pool.run(move || gate.wait())
+        };
+        let counts = Counts::new();
+        let opener = {
+            let (gate, counts) = (gate.clone(), counts.clone());
+            thread::spawn(move || {
+                wait_until("the executor's first poll", || counts.polls() >= 1);
+                thread::sleep(Duration::from_millis(200));
+                let idle = counts.wakes();
+                gate.open();
+                idle
+            })
+        };
+        // Queued behind the blocker: waits for a thread.
+        assert_eq!(block_on_counting(&counts, pool.run(|| 3)), 3);
+        let idle_wakes = opener.join().unwrap();
+        assert_eq!(idle_wakes, 0, "woken while queued: {counts:?}");
+        assert!(counts.wakes() <= 1, "{counts:?}");
+        block_on(blocker);
+    });
+}
+
+#[test]
+fn sequential_awaits_take_at_most_one_wake_up_each() {
+    guard(|| {
+        let pool = pool(2);
+        let counts = Counts::new();
+        let n = 100;
+        let sum = block_on_counting(&counts, async {
+            let mut sum = 0;
+            for i in 0..n {
+                sum += pool.run(move || i).await;
+            }
+            sum
+        });
+        assert_eq!(sum, (0..n).sum::<usize>());
+        assert!(
+            counts.wakes() <= n,
+            "more than one wake-up per job: {counts:?}"
+        );
+        assert!(counts.polls() <= n + 1, "{counts:?}");
+    });
+}
+
+#[test]
+fn joined_awaits_take_at_most_one_wake_up_each() {
+    guard(|| {
+        let pool = pool(4);
+        let counts = Counts::new();
+        let n = 50;
+        let runs: Vec<_> = (0..n).map(|i| pool.run(move || i)).collect();
+        let out = block_on_counting(&counts, futures::future::join_all(runs));
+        assert_eq!(out, (0..n).collect::<Vec<_>>());
+        assert!(counts.wakes() <= n, "more wake-ups than jobs: {counts:?}");
+    });
+}
+
+// ----- lost wake-ups -----
+
+#[test]
+fn no_lost_wake_up_when_the_waker_changes_during_completion() {
+    guard(|| {
+        let pool = pool(2);
+        for i in 0..500u32 {
+            let mut run = Box::pin(pool.run(move || i));
+            let a = CountingWaker::new();
+            if let std::task::Poll::Ready(v) = poll_with(run.as_mut(), &a.waker()) {
+                assert_eq!(v, i);
+                continue;
+            }
+            // Swap to a new waker while the job may be completing.
+            let b = CountingWaker::new();
+            match poll_with(run.as_mut(), &b.waker()) {
+                std::task::Poll::Ready(v) => assert_eq!(v, i),
+                std::task::Poll::Pending => {
+                    wait_until("the swapped-in waker to be woken", || b.wakes() >= 1);
+                    assert_eq!(
+                        poll_with(run.as_mut(), &b.waker()),
+                        std::task::Poll::Ready(i)
+                    );
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn no_lost_wake_ups_with_many_counting_executors_at_once() {
+    guard(|| {
+        let pool = pool(2);
+        let limiter = pool.limiter(1);
+        // Each thread is its own executor; a lost wake-up makes
+        // block_on_counting panic after its deadline.
+        let threads: Vec<_> = (0..4u64)
+            .map(|t| {
+                let (pool, limiter) = (pool.clone(), limiter.clone());
+                thread::spawn(move || {
+                    let counts = Counts::new();
+                    let sum = block_on_counting(&counts, async move {
+                        let mut sum = 0;
+                        for i in 0..300u64 {
+                            sum += if i % 3 == 0 {
+                                limiter.run(move || i + t).await
+                            } else {
+                                pool.run(move || i + t).await
+                            };
+                        }
+                        sum
+                    });
+                    assert!(counts.wakes() <= 300, "more wake-ups than jobs: {counts:?}");
+                    sum
+                })
+            })
+            .collect();
+        for (t, h) in threads.into_iter().enumerate() {
+            let expected: u64 = (0..300u64).map(|i| i + t as u64).sum();
+            assert_eq!(h.join().unwrap(), expected);
+        }
+    });
+}
+
+#[test]
+fn many_tokio_tasks_through_a_limiter_and_a_bounded_queue_never_hang() {
+    guard(|| {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let pool = Pool::builder()
+            .max_threads(2)
+            .queue_capacity(2)
+            .build()
+            .unwrap();
+        let limiter = pool.limiter(3);
+        let total: u64 = rt.block_on(async {
+            let tasks: Vec<_> = (0..32u64)
+                .map(|t| {
+                    let (pool, limiter) = (pool.clone(), limiter.clone());
+                    tokio::spawn(async move {
+                        let mut sum = 0;
+                        for i in 0..50u64 {
+                            sum += if (i + t) % 2 == 0 {
+                                limiter.run(move || i).await
+                            } else {
+                                pool.run(move || i).await
+                            };
+                        }
+                        sum
+                    })
+                })
+                .collect();
+            let mut total = 0;
+            for t in tasks {
+                total += t.await.unwrap();
+            }
+            total
+        });
+        assert_eq!(total, 32 * (0..50u64).sum::<u64>());
+        let s = pool.stats();
+        assert_eq!((s.completed, s.queued, s.running), (32 * 50, 0, 0), "{s:?}");
+    });
+}

@@ -1,0 +1,361 @@
+//! Shutdown: closes the pool to new jobs when called, drains every accepted
+//! job, then lets every worker exit; dropping the last handle does the same
+//! without blocking; a `Limiter` keeps its pool alive. DESIGN semantic 7.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use threadbridge::{Pool, TryRunError};
+
+#[test]
+fn shutdown_drains_every_accepted_job_and_leaves_no_threads() {
+    guard(|| {
+        let pool = pool(2);
+        let gate = Gate::new();
+        let done = Counter::new();
+        let mut held = Vec::new();
+        for i in 0..50usize {
+            let (gate, done) = (gate.clone(), done.clone());
+            let run = pool.run(move || {
+                gate.wait();
+                done.incr();
+                i
+            });
+            if i % 2 == 0 {
+                run.detach();
+            } else {
+                held.push(run);
+            }
+        }
+        let shutdown = pool.shutdown();
+        gate.open();
+        block_on(shutdown);
+        assert_eq!(done.get(), 50, "shutdown lost accepted jobs");
+        let stats = pool.stats();
+        assert_eq!(stats.threads, 0, "{stats:?}");
+        assert_eq!(stats.completed, 50, "{stats:?}");
+        assert_eq!((stats.running, stats.queued), (0, 0), "{stats:?}");
+        // Held Runs still deliver their results after shutdown.
+        let out = block_on(futures::future::join_all(held));
+        assert_eq!(out, (0..50).filter(|i| i % 2 == 1).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn shutdown_closes_when_called_not_when_polled() {
+    guard(|| {
+        let pool = pool(2);
+        let shutdown = pool.shutdown(); // not polled yet
+        let err = pool
+            .try_run(|| 1)
+            .expect_err("try_run accepted a job after shutdown()");
+        assert!(err.is_closed(), "{err:?}");
+        block_on(shutdown);
+    });
+}
+
+#[test]
+fn run_after_shutdown_panics_naming_try_run() {
+    guard(|| {
+        let pool = pool(2);
+        block_on(pool.shutdown());
+        let msg = expect_panic("run() after shutdown", || pool.run(|| 1));
+        assert!(
+            msg.contains("try_run"),
+            "panic message does not name try_run: {msg:?}"
+        );
+    });
+}
+
+#[test]
+fn try_run_after_shutdown_gives_the_closure_back() {
+    guard(|| {
+        let pool = pool(2);
+        block_on(pool.shutdown());
+        let s = String::from("mine");
+        match pool.try_run(move || s) {
+            Err(err @ TryRunError::Closed(_)) => {
+                assert!(err.is_closed() && !err.is_full());
+                assert!(format!("{err:?}").starts_with("Closed("), "{err:?}");
+                assert_eq!(err.into_inner()(), "mine");
+            }
+            Err(other) => panic!("expected Closed, got {other:?}"),
+            Ok(_) => panic!("try_run accepted a job after shutdown"),
+        }
+        assert_eq!(pool.stats().threads, 0);
+    });
+}
+
+#[test]
+fn limiter_try_run_after_shutdown_is_closed() {
+    guard(|| {
+        let pool = pool(2);
+        let limiter = pool.limiter(1);
+        block_on(pool.shutdown());
+        let err = limiter
+            .try_run(|| 4)
+            .expect_err("limiter accepted a job after shutdown");
+        assert!(err.is_closed(), "{err:?}");
+        assert_eq!(err.into_inner()(), 4);
+    });
+}
+
+#[test]
+fn shutdown_drains_limiter_waiters() {
+    guard(|| {
+        let pool = pool(4);
+        let limiter = pool.limiter(1);
+        let gate = Gate::new();
+        let done = Counter::new();
+        for _ in 0..5 {
+            let (gate, done) = (gate.clone(), done.clone());
+            limiter
+                .run(move || {
+                    gate.wait();
+                    done.incr();
+                })
+                .detach();
+        }
+        wait_until("4 limiter waiters", || limiter.stats().waiting == 4);
+        let shutdown = pool.shutdown();
+        gate.open();
+        block_on(shutdown);
+        assert_eq!(done.get(), 5, "shutdown lost limiter waiters");
+        assert_eq!(pool.stats().threads, 0);
+    });
+}
+
+#[test]
+fn shutdown_drains_runs_waiting_for_queue_space() {
+    guard(|| {
+        let pool = Pool::builder()
+            .max_threads(1)
+            .queue_capacity(1)
+            .build()
+            .unwrap();
+        let gate = Gate::new();
+        let done = Counter::new();
+        let runs: Vec<_> = (0..4)
+            .map(|_| {
+                let (gate, done) = (gate.clone(), done.clone());
+                pool.run(move || {
+                    gate.wait();
+                    done.incr();
+                })
+            })
+            .collect();
+        wait_stats(&pool, "1 running, 1 queued", |s| {
+            s.running == 1 && s.queued == 1
+        });
+        let shutdown = pool.shutdown();
+        gate.open();
+        // The Runs are alive (not dropped): every accepted job must run.
+        block_on(futures::future::join_all(runs));
+        block_on(shutdown);
+        assert_eq!(done.get(), 4);
+        assert_eq!(pool.stats().threads, 0);
+    });
+}
+
+#[test]
+fn shutdown_wakes_idle_threads_at_once() {
+    guard(|| {
+        // A keep-alive far beyond the guard: shutdown must wake idle
+        // workers, not wait for them to expire.
+        let pool = Pool::builder()
+            .max_threads(4)
+            .min_threads(2)
+            .keep_alive(Duration::from_secs(3600))
+            .build()
+            .unwrap();
+        let gate = Gate::new();
+        let runs: Vec<_> = (0..3)
+            .map(|_| {
+                let gate = gate.clone();
+                pool.run(move || gate.wait())
+            })
+            .collect();
+        wait_stats(&pool, "3 jobs running", |s| s.running == 3);
+        gate.open();
+        block_on(futures::future::join_all(runs));
+        block_on(pool.shutdown());
+        assert_eq!(pool.stats().threads, 0, "{:?}", pool.stats());
+    });
+}
+
+#[test]
+fn shutdown_resolves_after_every_worker_has_exited() {
+    guard(|| {
+        let starts = Arc::new(AtomicUsize::new(0));
+        let stops = Arc::new(AtomicUsize::new(0));
+        let pool = {
+            let (starts, stops) = (starts.clone(), stops.clone());
+            Pool::builder()
+                .max_threads(3)
+                .on_thread_start(move || {
+                    starts.fetch_add(1, Ordering::SeqCst);
+                })
+                .on_thread_stop(move || {
+                    stops.fetch_add(1, Ordering::SeqCst);
+                })
+                .build()
+                .unwrap()
+        };
+        let gate = Gate::new();
+        let runs: Vec<_> = (0..3)
+            .map(|_| {
+                let gate = gate.clone();
+                pool.run(move || gate.wait())
+            })
+            .collect();
+        wait_stats(&pool, "3 threads running", |s| {
+            s.threads == 3 && s.running == 3
+        });
+        let shutdown = pool.shutdown();
+        gate.open();
+        block_on(shutdown);
+        assert_eq!(starts.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            stops.load(Ordering::SeqCst),
+            3,
+            "shutdown resolved before every worker ran on_thread_stop"
+        );
+        block_on(futures::future::join_all(runs));
+    });
+}
+
+#[test]
+fn shutdown_is_idempotent() {
+    guard(|| {
+        let pool = pool(2);
+        block_on(pool.run(|| ()));
+        let a = pool.shutdown();
+        let b = pool.shutdown();
+        block_on(a);
+        block_on(b);
+        block_on(pool.shutdown());
+        assert!(pool.shutdown_timeout(Duration::from_secs(5)));
+    });
+}
+
+#[test]
+fn shutdown_under_every_executor() {
+    on_every_executor(|_| async {
+        let pool = pool(2);
+        let runs: Vec<_> = (0..10).map(|i| pool.run(move || i)).collect();
+        pool.shutdown().await;
+        assert_eq!(pool.stats().threads, 0);
+        let out = futures::future::join_all(runs).await;
+        assert_eq!(out, (0..10).collect::<Vec<_>>());
+    });
+}
+
+#[test]
+fn shutdown_timeout_is_true_when_all_workers_exit() {
+    guard(|| {
+        let pool = pool(3);
+        let runs: Vec<_> = (0..6).map(|i| pool.run(move || i)).collect();
+        assert!(pool.shutdown_timeout(DEADLINE), "workers did not exit");
+        assert_eq!(pool.stats().threads, 0);
+        assert_eq!(block_on(futures::future::join_all(runs)).len(), 6);
+    });
+}
+
+#[test]
+fn shutdown_timeout_is_false_while_a_job_is_blocked() {
+    guard(|| {
+        let pool = pool(2);
+        let gate = Gate::new();
+        let run = {
+            let gate = gate.clone();
+            pool.run(move || {
+                gate.wait();
+                "finished"
+            })
+        };
+        wait_stats(&pool, "the job running", |s| s.running == 1);
+        assert!(
+            !pool.shutdown_timeout(Duration::from_millis(100)),
+            "shutdown_timeout claimed all workers exited while one is blocked"
+        );
+        // Closed already, but the accepted job is not lost.
+        assert!(pool.try_run(|| ()).unwrap_err().is_closed());
+        gate.open();
+        assert_eq!(block_on(run), "finished");
+        assert!(pool.shutdown_timeout(DEADLINE));
+        assert_eq!(pool.stats().threads, 0);
+    });
+}
+
+#[test]
+fn dropping_the_last_handle_closes_without_blocking_and_jobs_complete() {
+    guard(|| {
+        let stops = Arc::new(AtomicUsize::new(0));
+        let pool = {
+            let stops = stops.clone();
+            Pool::builder()
+                .max_threads(1)
+                .on_thread_stop(move || {
+                    stops.fetch_add(1, Ordering::SeqCst);
+                })
+                .build()
+                .unwrap()
+        };
+        let gate = Gate::new();
+        let first = {
+            let gate = gate.clone();
+            pool.run(move || {
+                gate.wait();
+                1
+            })
+        };
+        let second = pool.run(|| 2); // queued behind `first`
+        let done = Counter::new();
+        {
+            let done = done.clone();
+            pool.run(move || {
+                done.incr();
+            })
+            .detach();
+        }
+        // Must return at once: the gate is only opened after the drop, so
+        // a blocking drop would hang here until the guard fires.
+        drop(pool);
+        gate.open();
+        assert_eq!(block_on(first), 1);
+        assert_eq!(block_on(second), 2);
+        done.wait_for(1);
+        wait_until("the worker to exit after the last handle dropped", || {
+            stops.load(Ordering::SeqCst) == 1
+        });
+    });
+}
+
+#[test]
+fn a_clone_keeps_the_pool_open() {
+    guard(|| {
+        let pool = pool(2);
+        let clone = pool.clone();
+        drop(pool);
+        assert_eq!(block_on(clone.run(|| 5)), 5);
+        assert!(clone.try_run(|| ()).is_ok());
+    });
+}
+
+#[test]
+fn a_limiter_keeps_its_pool_alive() {
+    guard(|| {
+        let pool = pool(2);
+        let limiter = pool.limiter(2);
+        drop(pool);
+        assert_eq!(block_on(limiter.run(|| 3)), 3);
+        let run = limiter
+            .try_run(|| 4)
+            .expect("the limiter's pool was closed");
+        assert_eq!(block_on(run), 4);
+    });
+}
