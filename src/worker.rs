@@ -135,12 +135,14 @@ fn wait_idle(st: &mut MutexGuard<'_, State>, parker: &Arc<Parker>, config: &Conf
 /// How long an idle thread watches for a hand-off before it parks.
 const SPIN: Duration = Duration::from_micros(20);
 
-/// Spins until `parker` is handed something or [`SPIN`] passes.
+/// Spins until `parker` is handed something or [`SPIN`] passes, yielding
+/// the core between looks: on a busy machine the thread that will submit
+/// the next job may be waiting for this very core.
 #[cfg(not(any(threadbridge_loom, miri)))]
 fn spin_for_work(parker: &Parker) {
     let start = Instant::now();
     loop {
-        for _ in 0..64 {
+        for _ in 0..16 {
             if parker.notified.load(Ordering::Acquire) != NONE {
                 return;
             }
@@ -149,6 +151,7 @@ fn spin_for_work(parker: &Parker) {
         if start.elapsed() >= SPIN {
             return;
         }
+        std::thread::yield_now();
     }
 }
 
