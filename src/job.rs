@@ -20,6 +20,7 @@
 //! pool's `on_panic` hook) instead of being stored.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::io;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
@@ -70,6 +71,17 @@ where
 
 /// A job as the pool's queues see it.
 pub(crate) type Task = Arc<dyn Job>;
+
+/// Drops the tombstones of a job queue (`live` jobs still pending in it):
+/// all of them once none is live, the rest when they outnumber live jobs —
+/// so withdrawn jobs cost amortized O(1) and never pile up.
+pub(crate) fn compact(queue: &mut VecDeque<Task>, live: usize) {
+    if live == 0 {
+        queue.clear();
+    } else if queue.len() > 2 * live + 32 {
+        queue.retain(|job| job.is_pending());
+    }
+}
 
 /// What a worker does after a job, decided under the pool lock.
 pub(crate) enum After {

@@ -8,7 +8,7 @@ use std::fmt;
 
 use crate::cancel::CancelToken;
 use crate::error::{Error, TryRunError};
-use crate::job::{Cancellable, Loc, Plain, Task, Work};
+use crate::job::{compact, Cancellable, Loc, Plain, Task, Work};
 use crate::pool::{self, Pool};
 use crate::run::Run;
 use crate::stats::LimiterStats;
@@ -257,11 +257,8 @@ impl LimiterShared {
     pub(crate) fn withdraw_waiter(&self) {
         let mut st = self.state.lock();
         st.waiting -= 1;
-        if st.waiting == 0 {
-            st.waiters.clear();
-        } else if st.waiters.len() > 2 * st.waiting + 32 {
-            st.waiters.retain(|job| job.is_pending());
-        }
+        let live = st.waiting;
+        compact(&mut st.waiters, live);
     }
 }
 

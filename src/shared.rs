@@ -31,7 +31,7 @@ use std::task::Waker;
 use std::time::Instant;
 
 use crate::builder::Config;
-use crate::job::{After, Loc, Task};
+use crate::job::{compact, After, Loc, Task};
 use crate::limiter::LimiterShared;
 use crate::stats::Stats;
 use crate::sync::{Arc, AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
@@ -445,11 +445,7 @@ impl State {
     }
 
     fn compact_queue(&mut self) {
-        if self.queue_live == 0 {
-            self.queue.clear();
-        } else if self.queue.len() > 2 * self.queue_live + 32 {
-            self.queue.retain(|job| job.is_pending());
-        }
+        compact(&mut self.queue, self.queue_live);
     }
 
     /// Returns a limiter token; if that frees one for the oldest live
