@@ -112,13 +112,15 @@ pub(crate) trait Job: Send + Sync {
     fn claim(&self) -> bool;
     /// Under the pool lock: whether the job still waits.
     fn is_pending(&self) -> bool;
-    /// Under the pool lock: `Pending` → `Refused`, waking the `Run`.
-    fn refuse(&self, err: &Arc<io::Error>) -> bool;
+    /// Under the pool lock: `Pending` → `Refused`; the `Run`'s waker goes
+    /// to `wakes`, to be woken after the lock is released.
+    fn refuse(&self, err: &Arc<io::Error>, wakes: &mut Vec<Waker>) -> bool;
     fn limiter(&self) -> Option<&Arc<LimiterShared>>;
     fn set_loc(&self, loc: Loc);
     /// A nested `Run` waiting on its limiter is woken when granted, so it
-    /// can take its job back inline (see [`RunHandle::run_inline`]).
-    fn wake_if_inline(&self);
+    /// can take its job back inline (see [`RunHandle::run_inline`]): the
+    /// waker to wake, if so.
+    fn inline_waker(&self) -> Option<Waker>;
     /// Runs a claimed job to its end on this thread and publishes the
     /// outcome; a worker (its parker given) learns what to do next.
     fn execute(self: Arc<Self>, worker: Option<&Arc<Parker>>) -> After;
@@ -252,16 +254,13 @@ impl<W: Work> Job for JobCell<W> {
         matches!(self.slot.lock().stage, Stage::Pending(_))
     }
 
-    fn refuse(&self, err: &Arc<io::Error>) -> bool {
+    fn refuse(&self, err: &Arc<io::Error>, wakes: &mut Vec<Waker>) -> bool {
         let mut slot = self.slot.lock();
         match mem::replace(&mut slot.stage, Stage::Gone) {
             Stage::Pending(f) => {
                 slot.stage = Stage::Refused(f, Arc::clone(err));
                 self.loc.store(Loc::Started as u8, Ordering::Relaxed);
-                if let Some(waker) = slot.waker.take() {
-                    drop(slot);
-                    waker.wake();
-                }
+                wakes.extend(slot.waker.take());
                 true
             }
             other => {
@@ -279,13 +278,9 @@ impl<W: Work> Job for JobCell<W> {
         self.loc.store(loc as u8, Ordering::Relaxed);
     }
 
-    fn wake_if_inline(&self) {
+    fn inline_waker(&self) -> Option<Waker> {
         let slot = self.slot.lock();
-        if slot.wants_inline {
-            if let Some(waker) = &slot.waker {
-                waker.wake_by_ref();
-            }
-        }
+        slot.waker.clone().filter(|_| slot.wants_inline)
     }
 
     fn execute(self: Arc<Self>, worker: Option<&Arc<Parker>>) -> After {

@@ -102,6 +102,9 @@ pub(crate) struct State {
     pub(crate) closed: bool,
     /// Threads reserved under the lock, to be started once it is released.
     spawns: usize,
+    /// Wake-ups decided under the lock, done once it is released: a waker
+    /// may run executor code, even poll, which must not meet our lock.
+    deferred: Vec<Waker>,
     shutdown_wakers: Vec<(u64, Waker)>,
     next_waiter: u64,
     pub(crate) completed: u64,
@@ -137,6 +140,7 @@ impl Shared {
                 max_threads: config.max_threads,
                 closed: false,
                 spawns: 0,
+                deferred: Vec::new(),
                 shutdown_wakers: Vec::new(),
                 next_waiter: 0,
                 completed: 0,
@@ -156,14 +160,23 @@ impl Shared {
         self.state.lock()
     }
 
-    /// Releases the lock, then starts the threads reserved under it.
-    pub(crate) fn unlock_and_start(
-        self: &Arc<Self>,
-        mut st: MutexGuard<'_, State>,
-    ) -> io::Result<()> {
-        let n = std::mem::take(&mut st.spawns);
+    /// Releases the lock, then does the wake-ups deferred past it; returns
+    /// how many threads were reserved under it, for the caller to start.
+    pub(crate) fn unlock(&self, mut st: MutexGuard<'_, State>) -> usize {
+        let spawns = std::mem::take(&mut st.spawns);
+        let wakers = std::mem::take(&mut st.deferred);
         drop(st);
-        self.start_threads(n)
+        for waker in wakers {
+            waker.wake();
+        }
+        spawns
+    }
+
+    /// Releases the lock, does the deferred wake-ups, then starts the
+    /// threads reserved under it.
+    pub(crate) fn unlock_and_start(self: &Arc<Self>, st: MutexGuard<'_, State>) -> io::Result<()> {
+        let spawns = self.unlock(st);
+        self.start_threads(spawns)
     }
 
     /// Starts `n` threads already counted in `State::threads`. On failure
@@ -189,7 +202,7 @@ impl Shared {
             // Nobody is left to run the queue: hand every job back. A refused
             // job's token may grant a waiter, which lands in the queue too.
             while let Some(job) = st.queue.pop_front() {
-                if job.refuse(&err) {
+                if job.refuse(&err, &mut st.deferred) {
                     st.queue_live -= 1;
                     st.rejected += 1;
                     if let Some(limiter) = job.limiter() {
@@ -199,6 +212,8 @@ impl Shared {
             }
             self.exited_locked(&mut st);
         }
+        // Refusing grants no thread (no dispatch), so nothing to start.
+        let _ = self.unlock(st);
     }
 
     /// Closes the pool to new jobs; accepted jobs still run, then every
@@ -213,14 +228,18 @@ impl Shared {
             parker.notify(WAKE);
         }
         self.exited_locked(&mut st);
+        let _ = self.unlock(st);
     }
 
     /// Called whenever `threads` may have reached 0.
     pub(crate) fn exited_locked(&self, st: &mut State) {
         if st.all_exited() {
-            for (_, waker) in st.shutdown_wakers.drain(..) {
-                waker.wake();
-            }
+            let State {
+                shutdown_wakers,
+                deferred,
+                ..
+            } = st;
+            deferred.extend(shutdown_wakers.drain(..).map(|(_, waker)| waker));
             self.exit_cv.notify_all();
         }
     }
@@ -277,11 +296,9 @@ impl Shared {
                 }
             },
         };
-        let spawns = std::mem::take(&mut st.spawns);
-        drop(st);
         // Only grants can reserve threads here; a failure to start one is
         // handled (its jobs refused) inside.
-        let _ = self.start_threads(spawns);
+        let _ = self.unlock_and_start(st);
         after
     }
 
@@ -452,7 +469,7 @@ impl State {
     /// waiter, grants it and queues the waiter for a thread.
     pub(crate) fn release_token(&mut self, limiter: &LimiterShared, dispatch: bool) {
         if let Some(job) = limiter.release_and_grant() {
-            job.wake_if_inline();
+            self.deferred.extend(job.inline_waker());
             self.enqueue(job, dispatch);
         }
     }
@@ -460,7 +477,7 @@ impl State {
     /// Grants tokens after a limit was raised.
     pub(crate) fn grant(&mut self, limiter: &LimiterShared) {
         for job in limiter.grant() {
-            job.wake_if_inline();
+            self.deferred.extend(job.inline_waker());
             self.enqueue(job, true);
         }
     }

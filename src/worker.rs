@@ -54,6 +54,7 @@ fn main(shared: Arc<Shared>) {
     let mut st = shared.lock();
     st.exiting -= 1;
     shared.exited_locked(&mut st);
+    let _ = shared.unlock(st);
 }
 
 /// Runs jobs until the pool closes, this thread is surplus, or it stays
