@@ -244,6 +244,45 @@ fn cpu_table(contenders: &[Contender], lim: &LimiterContenders) {
     }
 }
 
+/// CPU time used over one second by the idle threads of the threadbridge
+/// pools (named `threadbridge-*`), from `/proc/self/task/*/stat` (10 ms
+/// clock ticks): an idle pool must not spin.
+fn idle_cpu() {
+    fn ticks() -> u64 {
+        let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+            return 0;
+        };
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+            .filter(|stat| stat.contains("(threadbridge-"))
+            .map(|stat| {
+                let fields: Vec<&str> = stat
+                    .rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .collect();
+                let at = |i: usize| {
+                    fields
+                        .get(i)
+                        .and_then(|f| f.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                at(11) + at(12)
+            })
+            .sum()
+    }
+    std::thread::sleep(Duration::from_millis(300)); // past any spin window
+    let before = ticks();
+    std::thread::sleep(Duration::from_secs(1));
+    let used = ticks() - before;
+    println!();
+    println!(
+        "idle threadbridge pools, CPU over 1 s: {} ms (10 ms resolution)",
+        used * 10
+    );
+}
+
 fn main() {
     let args = Args::parse();
     let mut criterion = Criterion::default()
@@ -263,5 +302,6 @@ fn main() {
     // criterion filter that doesn't mention "cpu" was given.
     if args.bench_mode && !args.list && args.selects("cpu") {
         cpu_table(&contenders, &limiters);
+        idle_cpu();
     }
 }
