@@ -5,7 +5,9 @@
 use std::cell::Cell;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::time::{Duration, Instant};
+#[cfg(not(any(threadbridge_loom, miri)))]
+use std::time::Duration;
+use std::time::Instant;
 
 use crate::builder::Config;
 use crate::builder::Hook;
@@ -134,6 +136,7 @@ fn wait_idle(st: &mut MutexGuard<'_, State>, parker: &Arc<Parker>, config: &Conf
 }
 
 /// How long an idle thread watches for a hand-off before it parks.
+#[cfg(not(any(threadbridge_loom, miri)))]
 const SPIN: Duration = Duration::from_micros(20);
 
 /// Spins until `parker` is handed something or [`SPIN`] passes, yielding
