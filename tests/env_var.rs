@@ -158,38 +158,45 @@ fn assert_child_accepts(role: &str, value: Option<&str>, cap: usize) {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns a child process, which Miri cannot")]
 fn a_non_numeric_value_is_an_error_naming_the_variable() {
     assert_child_rejects("run", "abc");
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns a child process, which Miri cannot")]
 fn zero_is_an_error_naming_the_variable() {
     assert_child_rejects("run", "0");
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns a child process, which Miri cannot")]
 fn a_negative_value_is_an_error_naming_the_variable() {
     assert_child_rejects("run", "-4");
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns a child process, which Miri cannot")]
 fn global_and_limiter_also_reject_a_bad_value() {
     assert_child_rejects("global", "abc");
     assert_child_rejects("limiter", "0");
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns a child process, which Miri cannot")]
 fn a_valid_value_sets_the_global_cap() {
     assert_child_accepts("run", Some("3"), 3);
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns a child process, which Miri cannot")]
 fn a_valid_value_sets_the_cap_via_global_and_limiter() {
     assert_child_accepts("global", Some("2"), 2);
     assert_child_accepts("limiter", Some("5"), 5);
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "spawns a child process, which Miri cannot")]
 fn unset_means_the_default_of_40() {
     assert_child_accepts("run", None, 40);
 }

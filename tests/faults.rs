@@ -33,6 +33,10 @@ fn os_error() -> std::io::Error {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri starts a thread whatever its stack_size, so no thread start can fail"
+)]
 fn try_run_gives_spawn_error_with_the_closure_when_no_thread_can_start() {
     guard(|| {
         let pool = unspawnable_pool();
@@ -58,6 +62,10 @@ fn try_run_gives_spawn_error_with_the_closure_when_no_thread_can_start() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri starts a thread whatever its stack_size, so no thread start can fail"
+)]
 fn run_panics_with_the_os_error_when_no_thread_can_start() {
     guard(|| {
         let pool = unspawnable_pool();
@@ -79,6 +87,10 @@ fn run_panics_with_the_os_error_when_no_thread_can_start() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri starts a thread whatever its stack_size, so no thread start can fail"
+)]
 fn an_unspawnable_pool_never_hangs_or_orphans_jobs() {
     guard(|| {
         let pool = unspawnable_pool();
@@ -99,6 +111,10 @@ fn an_unspawnable_pool_never_hangs_or_orphans_jobs() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri starts a thread whatever its stack_size, so no thread start can fail"
+)]
 fn limiter_on_an_unspawnable_pool_gives_spawn_error() {
     guard(|| {
         let pool = unspawnable_pool();

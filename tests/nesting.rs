@@ -40,7 +40,7 @@ fn nested_run_two_levels_deep() {
             // futures' block_on refuses to nest inside itself, so the inner
             // levels use other executors.
             let mid = futures::executor::block_on(p1.run(move || {
-                let inner = smol::block_on(p2.run(|| 1));
+                let inner = smol_block_on(p2.run(|| 1));
                 inner + 10
             }));
             mid + 100

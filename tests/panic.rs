@@ -89,7 +89,7 @@ fn the_worker_survives_a_panic() {
 fn panics_are_counted_before_the_run_is_ready() {
     guard(|| {
         let pool = pool(2);
-        for i in 1..=20u64 {
+        for i in 1..=sized(20u64, 5) {
             let r = block_on(AssertUnwindSafe(pool.run(|| panic!("counted"))).catch_unwind());
             assert!(r.is_err());
             let stats = pool.stats();
@@ -103,7 +103,8 @@ fn panics_are_counted_before_the_run_is_ready() {
 fn many_panics_do_not_shrink_or_break_the_pool() {
     guard(|| {
         let pool = pool(2);
-        let runs: Vec<_> = (0..100)
+        let n = sized(100, 20);
+        let runs: Vec<_> = (0..n)
             .map(|i| {
                 pool.run(move || {
                     if i % 2 == 0 {
@@ -123,9 +124,10 @@ fn many_panics_do_not_shrink_or_break_the_pool() {
                 Err(p) => assert_eq!(panic_message(&*p), format!("even {i}")),
             }
         }
-        assert_eq!(ok, 50);
+        assert_eq!(ok, n / 2);
         let stats = pool.stats();
-        assert_eq!((stats.completed, stats.panicked), (50, 50), "{stats:?}");
+        let half = n as u64 / 2;
+        assert_eq!((stats.completed, stats.panicked), (half, half), "{stats:?}");
         assert_eq!(block_on(pool.run(|| 1)), 1);
     });
 }

@@ -27,11 +27,12 @@ fn run_returns_its_value_under_every_executor() {
 fn many_concurrent_runs_under_every_executor() {
     on_every_executor(|_| async {
         let pool = pool(3);
-        let runs: Vec<_> = (0..200u64).map(|i| pool.run(move || i * 2)).collect();
+        let n = sized(200u64, 40);
+        let runs: Vec<_> = (0..n).map(|i| pool.run(move || i * 2)).collect();
         let out = futures::future::join_all(runs).await;
-        assert_eq!(out, (0..200u64).map(|i| i * 2).collect::<Vec<_>>());
+        assert_eq!(out, (0..n).map(|i| i * 2).collect::<Vec<_>>());
         let stats = pool.stats();
-        assert_eq!(stats.completed, 200, "{stats:?}");
+        assert_eq!(stats.completed, n, "{stats:?}");
     });
 }
 
@@ -168,13 +169,14 @@ fn tokio_multi_thread_tasks_share_a_pool() {
             .build()
             .unwrap();
         let pool = pool(3);
+        let (n_tasks, per_task) = (sized(16u64, 4), sized(50u64, 10));
         let total: u64 = rt.block_on(async {
-            let tasks: Vec<_> = (0..16u64)
+            let tasks: Vec<_> = (0..n_tasks)
                 .map(|t| {
                     let pool = pool.clone();
                     tokio::spawn(async move {
                         let mut sum = 0;
-                        for i in 0..50u64 {
+                        for i in 0..per_task {
                             sum += pool.run(move || t * 1000 + i).await;
                         }
                         sum
@@ -187,8 +189,8 @@ fn tokio_multi_thread_tasks_share_a_pool() {
             }
             total
         });
-        let expected: u64 = (0..16u64)
-            .flat_map(|t| (0..50u64).map(move |i| t * 1000 + i))
+        let expected: u64 = (0..n_tasks)
+            .flat_map(|t| (0..per_task).map(move |i| t * 1000 + i))
             .sum();
         assert_eq!(total, expected);
     });
@@ -199,26 +201,29 @@ fn async_executor_tasks_share_a_pool() {
     guard(|| {
         let ex = Arc::new(async_executor::Executor::new());
         let pool = pool(2);
-        let tasks: Vec<_> = (0..8u64)
+        let (n_tasks, per_task) = (sized(8u64, 4), sized(25u64, 10));
+        let tasks: Vec<_> = (0..n_tasks)
             .map(|t| {
                 let pool = pool.clone();
                 ex.spawn(async move {
                     let mut sum = 0;
-                    for i in 0..25u64 {
+                    for i in 0..per_task {
                         sum += pool.run(move || t + i).await;
                     }
                     sum
                 })
             })
             .collect();
-        let total: u64 = smol::block_on(ex.run(async {
+        let total: u64 = smol_block_on(ex.run(async {
             let mut total = 0;
             for t in tasks {
                 total += t.await;
             }
             total
         }));
-        let expected: u64 = (0..8u64).flat_map(|t| (0..25u64).map(move |i| t + i)).sum();
+        let expected: u64 = (0..n_tasks)
+            .flat_map(|t| (0..per_task).map(move |i| t + i))
+            .sum();
         assert_eq!(total, expected);
     });
 }
@@ -320,7 +325,7 @@ fn sequential_awaits_take_at_most_one_wake_up_each() {
     guard(|| {
         let pool = pool(2);
         let counts = Counts::new();
-        let n = 100;
+        let n = sized(100, 20);
         let sum = block_on_counting(&counts, async {
             let mut sum = 0;
             for i in 0..n {
@@ -342,7 +347,7 @@ fn joined_awaits_take_at_most_one_wake_up_each() {
     guard(|| {
         let pool = pool(4);
         let counts = Counts::new();
-        let n = 50;
+        let n = sized(50, 20);
         let runs: Vec<_> = (0..n).map(|i| pool.run(move || i)).collect();
         let out = block_on_counting(&counts, futures::future::join_all(runs));
         assert_eq!(out, (0..n).collect::<Vec<_>>());
@@ -356,7 +361,7 @@ fn joined_awaits_take_at_most_one_wake_up_each() {
 fn no_lost_wake_up_when_the_waker_changes_during_completion() {
     guard(|| {
         let pool = pool(2);
-        for i in 0..500u32 {
+        for i in 0..sized(500u32, 100) {
             let mut run = Box::pin(pool.run(move || i));
             let a = CountingWaker::new();
             if let std::task::Poll::Ready(v) = poll_with(run.as_mut(), &a.waker()) {
@@ -386,6 +391,7 @@ fn no_lost_wake_ups_with_many_counting_executors_at_once() {
         let limiter = pool.limiter(1);
         // Each thread is its own executor; a lost wake-up makes
         // block_on_counting panic after its deadline.
+        let per_thread = sized(300u64, 30);
         let threads: Vec<_> = (0..4u64)
             .map(|t| {
                 let (pool, limiter) = (pool.clone(), limiter.clone());
@@ -393,7 +399,7 @@ fn no_lost_wake_ups_with_many_counting_executors_at_once() {
                     let counts = Counts::new();
                     let sum = block_on_counting(&counts, async move {
                         let mut sum = 0;
-                        for i in 0..300u64 {
+                        for i in 0..per_thread {
                             sum += if i % 3 == 0 {
                                 limiter.run(move || i + t).await
                             } else {
@@ -402,13 +408,16 @@ fn no_lost_wake_ups_with_many_counting_executors_at_once() {
                         }
                         sum
                     });
-                    assert!(counts.wakes() <= 300, "more wake-ups than jobs: {counts:?}");
+                    assert!(
+                        counts.wakes() <= per_thread as usize,
+                        "more wake-ups than jobs: {counts:?}"
+                    );
                     sum
                 })
             })
             .collect();
         for (t, h) in threads.into_iter().enumerate() {
-            let expected: u64 = (0..300u64).map(|i| i + t as u64).sum();
+            let expected: u64 = (0..per_thread).map(|i| i + t as u64).sum();
             assert_eq!(h.join().unwrap(), expected);
         }
     });
@@ -427,13 +436,14 @@ fn many_tokio_tasks_through_a_limiter_and_a_bounded_queue_never_hang() {
             .build()
             .unwrap();
         let limiter = pool.limiter(3);
+        let (n_tasks, per_task) = (sized(32u64, 8), sized(50u64, 10));
         let total: u64 = rt.block_on(async {
-            let tasks: Vec<_> = (0..32u64)
+            let tasks: Vec<_> = (0..n_tasks)
                 .map(|t| {
                     let (pool, limiter) = (pool.clone(), limiter.clone());
                     tokio::spawn(async move {
                         let mut sum = 0;
-                        for i in 0..50u64 {
+                        for i in 0..per_task {
                             sum += if (i + t) % 2 == 0 {
                                 limiter.run(move || i).await
                             } else {
@@ -450,8 +460,12 @@ fn many_tokio_tasks_through_a_limiter_and_a_bounded_queue_never_hang() {
             }
             total
         });
-        assert_eq!(total, 32 * (0..50u64).sum::<u64>());
+        assert_eq!(total, n_tasks * (0..per_task).sum::<u64>());
         let s = pool.stats();
-        assert_eq!((s.completed, s.queued, s.running), (32 * 50, 0, 0), "{s:?}");
+        assert_eq!(
+            (s.completed, s.queued, s.running),
+            (n_tasks * per_task, 0, 0),
+            "{s:?}"
+        );
     });
 }

@@ -16,7 +16,7 @@ use threadbridge::{Pool, Stats};
 fn stats_add_up_after_many_mixed_jobs() {
     guard(|| {
         const TASKS: u64 = 8;
-        const PER_TASK: u64 = 2_500; // 20_000 jobs in all
+        const PER_TASK: u64 = sized(2_500, 25); // 20_000 jobs in all (200 under Miri)
         let hook_calls = Arc::new(AtomicU64::new(0));
         let pool = {
             let hook_calls = hook_calls.clone();
@@ -109,7 +109,7 @@ fn stats_add_up_after_many_mixed_jobs() {
 fn completed_includes_a_job_as_soon_as_its_await_returns() {
     on_every_executor(|_| async {
         let pool = pool(2);
-        for i in 1..=200u64 {
+        for i in 1..=sized(200u64, 20) {
             pool.run(|| ()).await;
             let stats = pool.stats();
             assert_eq!(stats.completed, i, "{stats:?}");
@@ -125,7 +125,7 @@ fn completed_includes_a_job_as_soon_as_its_await_returns() {
 fn panicked_includes_a_job_as_soon_as_its_await_returns() {
     on_every_executor(|_| async {
         let pool = pool(2);
-        for i in 1..=50u64 {
+        for i in 1..=sized(50u64, 10) {
             let r = AssertUnwindSafe(pool.run(|| panic!("p")))
                 .catch_unwind()
                 .await;

@@ -9,6 +9,8 @@
 //!   deterministically; every wait has a deadline.
 //! - [`wait_until`], [`wait_stats`], [`assert_stays`]: wait for an event
 //!   (polling with a short sleep and a generous deadline), never assert timing.
+//! - [`SLOWDOWN`], [`sized`]: under Miri every deadline stretches and job
+//!   and loop counts shrink (`.ci/miri`).
 
 #![allow(dead_code)]
 
@@ -26,12 +28,28 @@ use std::time::{Duration, Instant};
 
 use threadbridge::{Pool, Stats};
 
+/// How many times slower than a native debug build the suite may run:
+/// Miri interprets every step (100–1000x slower), so under `cfg(miri)`
+/// every deadline stretches 20x. Sizes shrink separately, see [`sized`].
+pub const SLOWDOWN: u64 = if cfg!(miri) { 20 } else { 1 };
+
 /// How long any single wait may take before the test is declared hung.
 /// Generous: the suite runs on 2 cores in debug mode, tests in parallel.
-pub const DEADLINE: Duration = Duration::from_secs(20);
+pub const DEADLINE: Duration = Duration::from_secs(20 * SLOWDOWN);
 
 /// Default per-test deadline in seconds for [`with_timeout`].
-pub const TEST_SECS: u64 = 40;
+pub const TEST_SECS: u64 = 40 * SLOWDOWN;
+
+/// `full` natively, `miri` under Miri: job and loop counts shrink so Miri
+/// walks the same code paths (every job stage, panics, limiters, shutdown,
+/// nesting) in seconds instead of hours.
+pub const fn sized<T: Copy>(full: T, miri: T) -> T {
+    if cfg!(miri) {
+        miri
+    } else {
+        full
+    }
+}
 
 // ---------------------------------------------------------------------------
 // Timeout guard
@@ -50,14 +68,21 @@ where
 {
     let (tx, rx) = mpsc::channel();
     let name = thread::current().name().unwrap_or("test").to_owned();
-    thread::Builder::new()
+    let body = thread::Builder::new()
         .name(format!("{name} (body)"))
         .spawn(move || {
             let result = panic::catch_unwind(AssertUnwindSafe(f));
             let _ = tx.send(result);
         })
         .expect("could not start the test body's thread");
-    match rx.recv_timeout(Duration::from_secs(secs)) {
+    let result = rx.recv_timeout(Duration::from_secs(secs));
+    if result.is_ok() {
+        // The body has sent its result: let its thread end too, so no
+        // thread of a finished test lingers (Miri fails a test binary
+        // whose threads outlive `main`).
+        let _ = body.join();
+    }
+    match result {
         Ok(Ok(value)) => value,
         Ok(Err(payload)) => panic::resume_unwind(payload),
         Err(RecvTimeoutError::Timeout) => panic!(
@@ -201,11 +226,14 @@ impl Concurrency {
         Arc::new(Self::default())
     }
 
-    /// Call at the start of a job.
+    /// Call at the start of a job. `now` counts it first, so a test that
+    /// sees `started` reach n also sees the n-th job in `now` (the other
+    /// order left a window, which Miri once hit in `limiter.rs`'s
+    /// `set_limit_down_takes_effect_as_jobs_finish`).
     pub fn enter(&self) {
-        self.started.fetch_add(1, Ordering::SeqCst);
         let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
+        self.started.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Call at the end of a job.
@@ -414,6 +442,18 @@ pub fn block_on_counting<F: Future>(counts: &Counts, fut: F) -> F::Output {
 // The executor matrix
 // ---------------------------------------------------------------------------
 
+/// smol's `block_on`, which also drives async-io's reactor. Miri cannot
+/// create that reactor (its epoll set-up calls `timerfd_create`, which Miri
+/// does not support), so under Miri this is futures-lite's `block_on`, the
+/// same park-and-poll loop without the reactor (the suite does no I/O).
+pub fn smol_block_on<F: Future>(fut: F) -> F::Output {
+    if cfg!(miri) {
+        smol::future::block_on(fut)
+    } else {
+        smol::block_on(fut)
+    }
+}
+
 /// Every executor the suite runs async bodies under.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Executor {
@@ -431,14 +471,27 @@ pub enum Executor {
     Counting,
 }
 
-pub const EXECUTORS: [Executor; 6] = [
-    Executor::TokioCurrentThread,
-    Executor::TokioMultiThread,
-    Executor::SmolBlockOn,
-    Executor::AsyncExecutorTwoThreads,
-    Executor::FuturesBlockOn,
-    Executor::Counting,
-];
+/// The matrix. Under Miri [`Executor::SmolBlockOn`] is left out: it is
+/// the reactor-driving `smol::block_on` Miri cannot run (see
+/// [`smol_block_on`]), and its stand-in would only repeat `FuturesBlockOn`.
+pub const EXECUTORS: &[Executor] = if cfg!(miri) {
+    &[
+        Executor::TokioCurrentThread,
+        Executor::TokioMultiThread,
+        Executor::AsyncExecutorTwoThreads,
+        Executor::FuturesBlockOn,
+        Executor::Counting,
+    ]
+} else {
+    &[
+        Executor::TokioCurrentThread,
+        Executor::TokioMultiThread,
+        Executor::SmolBlockOn,
+        Executor::AsyncExecutorTwoThreads,
+        Executor::FuturesBlockOn,
+        Executor::Counting,
+    ]
+};
 
 impl Executor {
     /// Runs `fut` to completion on this executor, on the calling thread
@@ -474,13 +527,13 @@ impl Executor {
                 let helper = {
                     let ex = ex.clone();
                     thread::spawn(move || {
-                        smol::block_on(ex.run(async move {
+                        smol_block_on(ex.run(async move {
                             let _ = stop_rx.recv().await;
                         }))
                     })
                 };
                 let task = ex.spawn(fut);
-                let out = smol::block_on(ex.run(task));
+                let out = smol_block_on(ex.run(task));
                 drop(stop_tx);
                 helper.join().expect("async-executor helper thread");
                 out
@@ -500,7 +553,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let body = Arc::new(body);
-    for ex in EXECUTORS {
+    for &ex in EXECUTORS {
         let body = body.clone();
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             with_timeout(TEST_SECS, move || ex.block_on(body(ex)))
