@@ -30,7 +30,12 @@ fn pool(max_threads: usize) -> Pool {
 
 fn finish(pool: &Pool) {
     assert!(pool.shutdown_timeout(LONG), "every worker exits");
-    assert_eq!(pool.stats().threads, 0);
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.threads, stats.running, stats.queued, stats.waiting),
+        (0, 0, 0, 0),
+        "nothing left counted as alive, running or queued"
+    );
 }
 
 /// Counts its drops: a value dropped twice or never shows in the count.
