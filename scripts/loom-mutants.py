@@ -34,7 +34,7 @@ MUTANTS = [
      "        let mut st = self.state.lock();\n        st.waiting -= 1;\n",
      "        let mut st = self.state.lock();\n"),
     ("M8", "counters updated after the Run is woken", "src/job.rs",
-     [("        let after = self.shared.finish(outcome.is_err(), self.limiter.as_ref(), worker);\n        let mut slot = self.slot.lock();",
+     [("        let after = self\n            .shared\n            .finish(outcome.is_err(), self.limiter.as_ref(), worker);\n        let mut slot = self.slot.lock();",
        "        let panicked = outcome.is_err();\n        let mut slot = self.slot.lock();"),
       ("                waker.wake();\n            }\n        }\n        after\n",
        "                waker.wake();\n            }\n        }\n        self.shared.finish(panicked, self.limiter.as_ref(), worker)\n")]),
