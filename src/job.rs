@@ -31,6 +31,7 @@ use crate::cancel::CancelToken;
 use crate::limiter::LimiterShared;
 use crate::shared::{Parker, Shared};
 use crate::sync::{Arc, AtomicU8, Mutex, Ordering};
+use crate::trace::Origin;
 
 /// A job's closure, in either of the two shapes the API accepts; a named
 /// type (not a wrapping closure) so a refused closure can be handed back.
@@ -152,6 +153,8 @@ struct Slot<F, T> {
     waker: Option<Waker>,
     abandoned: bool,
     wants_inline: bool,
+    /// Taken by the worker with the closure.
+    origin: Origin,
 }
 
 pub(crate) struct JobCell<W: Work> {
@@ -171,6 +174,7 @@ impl<W: Work> JobCell<W> {
                 waker: None,
                 abandoned: false,
                 wants_inline: false,
+                origin: Origin::capture(),
             }),
             token: CancelToken::new(),
             loc: AtomicU8::new(Loc::Started as u8),
@@ -213,10 +217,12 @@ impl<W: Work> JobCell<W> {
     /// Withdraws a pending job whose `Run` was dropped.
     fn withdraw(&self) {
         let mut st = self.shared.lock();
-        let f = {
+        // The closure and the submitter's span go now, not when the
+        // tombstone leaves the queue.
+        let (f, origin) = {
             let mut slot = self.slot.lock();
             match mem::replace(&mut slot.stage, Stage::Gone) {
-                Stage::Pending(f) => f,
+                Stage::Pending(f) => (f, mem::take(&mut slot.origin)),
                 other => {
                     // Claimed meanwhile: it runs, its outcome is dropped.
                     slot.stage = other;
@@ -231,6 +237,7 @@ impl<W: Work> JobCell<W> {
         // failure to start it is handled (its jobs refused) inside.
         let _ = self.shared.unlock_and_start(st);
         drop_quietly(f);
+        drop_quietly(origin);
     }
 }
 
@@ -284,14 +291,16 @@ impl<W: Work> Job for JobCell<W> {
     }
 
     fn execute(self: Arc<Self>, worker: Option<&Arc<Parker>>) -> After {
-        let f = {
+        let (f, origin) = {
             let mut slot = self.slot.lock();
+            let origin = mem::take(&mut slot.origin);
             match mem::replace(&mut slot.stage, Stage::Running) {
-                Stage::Claimed(f) => f,
+                Stage::Claimed(f) => (f, origin),
                 _ => unreachable!("only a claimed job is executed"),
             }
         };
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| f.call(&self.token)));
+        let outcome =
+            origin.scope(|| panic::catch_unwind(AssertUnwindSafe(|| f.call(&self.token))));
         // Counters first: a job is counted before its Run becomes ready.
         let after = self
             .shared

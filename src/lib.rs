@@ -71,6 +71,29 @@
 //! executor. A `Run` polled on a worker of its own pool (`block_on` inside a
 //! job) runs its job inline, so nesting cannot deadlock on the thread cap.
 //!
+//! # Feature flags
+//! - `tracing` (off by default): a job runs inside the
+//!   [`tracing`](https://docs.rs/tracing) span that was current where it was
+//!   submitted — where `run` was *called*, not where the `Run` is polled —
+//!   and its events go to that thread's subscriber, even a task-scoped one.
+//!   The span stays open while the job waits and runs, and is released
+//!   when the job ends or is dropped before it starts.
+//!
+//! ```
+//! # #[cfg(feature = "tracing")]
+//! # futures::executor::block_on(async {
+//! let span = tracing::info_span!("request", id = 7);
+//! let rows = {
+//!     let _entered = span.enter();
+//!     threadbridge::run(|| {
+//!         tracing::debug!("querying"); // recorded inside `request`
+//!         3
+//!     })
+//! };
+//! assert_eq!(rows.await, 3);
+//! # });
+//! ```
+//!
 //! # Environment
 //! `THREADBRIDGE_MAX_THREADS` sets the global pool's `max_threads` when it
 //! is built lazily. A value that is not a positive integer makes that first
@@ -108,6 +131,7 @@ mod shared;
 mod shutdown;
 mod stats;
 mod sync;
+mod trace;
 mod worker;
 
 pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_THREADS, MAX_THREADS_ENV};

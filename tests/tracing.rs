@@ -1,0 +1,225 @@
+//! The `tracing` feature: a job runs inside the span that was current where
+//! it was submitted, and reports to the submitter's subscriber — even one
+//! set only for that task (`WithSubscriber`), which the worker thread has
+//! never seen. Run with `cargo test --all-features`.
+
+#![cfg(feature = "tracing")]
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use common::*;
+use tracing::instrument::WithSubscriber;
+use tracing::{Dispatch, Instrument};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+/// One event as the recorder saw it.
+#[derive(Clone, Debug)]
+struct Seen {
+    message: String,
+    /// Span names from the innermost out.
+    scope: Vec<String>,
+    thread: Option<String>,
+}
+
+/// A layer recording every event with its span context, and every span
+/// that closed.
+#[derive(Clone, Default)]
+struct Recorder {
+    events: Arc<Mutex<Vec<Seen>>>,
+    closed: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorder {
+    fn dispatch(&self) -> Dispatch {
+        Dispatch::new(tracing_subscriber::registry().with(self.clone()))
+    }
+
+    fn event(&self, message: &str) -> Option<Seen> {
+        let events = self.events.lock().unwrap();
+        events.iter().find(|e| e.message == message).cloned()
+    }
+
+    fn closed(&self, span: &str) -> bool {
+        self.closed.lock().unwrap().iter().any(|s| s == span)
+    }
+}
+
+struct Message<'a>(&'a mut String);
+
+impl tracing::field::Visit for Message<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            *self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl<S> Layer<S> for Recorder
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let mut message = String::new();
+        event.record(&mut Message(&mut message));
+        let scope = ctx
+            .event_scope(event)
+            .map(|scope| scope.map(|span| span.name().to_owned()).collect())
+            .unwrap_or_default();
+        let thread = thread::current().name().map(str::to_owned);
+        self.events.lock().unwrap().push(Seen {
+            message,
+            scope,
+            thread,
+        });
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(&id) {
+            self.closed.lock().unwrap().push(span.name().to_owned());
+        }
+    }
+}
+
+fn traced_pool() -> threadbridge::Pool {
+    threadbridge::Pool::builder()
+        .max_threads(2)
+        .thread_name(|i| format!("traced-worker-{i}"))
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn job_runs_in_the_callers_span_under_every_executor() {
+    on_every_executor(|ex| async move {
+        let recorder = Recorder::default();
+        let pool = traced_pool();
+        let message = format!("in job under {ex:?}");
+        let in_job = message.clone();
+        // The span current where `run` is *called* is the one captured.
+        async {
+            let span = tracing::info_span!("request", id = 7);
+            async { pool.run(move || tracing::info!("{in_job}")).await }
+                .instrument(span)
+                .await
+        }
+        .with_subscriber(recorder.dispatch())
+        .await;
+        let seen = recorder
+            .event(&message)
+            .expect("the job's event reached the caller's subscriber");
+        assert_eq!(seen.scope, ["request"], "{seen:?}");
+        let worker = seen.thread.unwrap_or_default();
+        assert!(worker.starts_with("traced-worker-"), "ran on {worker}");
+    });
+}
+
+#[test]
+fn limiter_and_cancellable_jobs_carry_the_span() {
+    on_every_executor(|_| async move {
+        let recorder = Recorder::default();
+        let pool = traced_pool();
+        let limiter = pool.limiter(1);
+        async {
+            let span = tracing::info_span!("outer");
+            async {
+                limiter.run(|| tracing::info!("limited")).await;
+                pool.run_cancellable(|_| tracing::info!("cancellable"))
+                    .await;
+                limiter
+                    .run_cancellable(|_| tracing::info!("limited cancellable"))
+                    .await;
+            }
+            .instrument(span)
+            .await
+        }
+        .with_subscriber(recorder.dispatch())
+        .await;
+        for message in ["limited", "cancellable", "limited cancellable"] {
+            let seen = recorder.event(message).expect(message);
+            assert_eq!(seen.scope, ["outer"], "{seen:?}");
+        }
+    });
+}
+
+#[test]
+fn the_span_is_left_when_the_job_ends() {
+    // One worker runs both jobs: the second, submitted outside any span,
+    // must not see the first job's span still entered.
+    on_every_executor(|_| async move {
+        let recorder = Recorder::default();
+        let pool = threadbridge::Pool::builder()
+            .max_threads(1)
+            .build()
+            .unwrap();
+        async {
+            async { pool.run(|| tracing::info!("first")).await }
+                .instrument(tracing::info_span!("first span"))
+                .await;
+            pool.run(|| tracing::info!("second")).await;
+        }
+        .with_subscriber(recorder.dispatch())
+        .await;
+        assert_eq!(recorder.event("first").unwrap().scope, ["first span"]);
+        let second = recorder.event("second").unwrap();
+        assert!(second.scope.is_empty(), "{second:?}");
+        assert_eq!(pool.stats().threads, 1, "both jobs ran on one worker");
+    });
+}
+
+#[test]
+fn the_span_stays_open_until_the_job_ends_then_closes() {
+    guard(|| {
+        let recorder = Recorder::default();
+        let pool = traced_pool();
+        let gate = Gate::new();
+        let started = Gate::new();
+        let run = tracing::dispatcher::with_default(&recorder.dispatch(), || {
+            let span = tracing::info_span!("long job");
+            let _entered = span.enter();
+            let (gate, started) = (gate.clone(), started.clone());
+            pool.run(move || {
+                started.open();
+                gate.wait();
+            })
+        });
+        // The caller's handle on the span is gone; the job still holds it.
+        started.wait();
+        assert!(!recorder.closed("long job"), "closed under a running job");
+        gate.open();
+        block_on(run);
+        wait_until("the span closes once the job has ended", || {
+            recorder.closed("long job")
+        });
+    });
+}
+
+#[test]
+fn a_job_dropped_before_it_starts_releases_the_span() {
+    guard(|| {
+        let recorder = Recorder::default();
+        let pool = threadbridge::Pool::builder()
+            .max_threads(1)
+            .build()
+            .unwrap();
+        let gate = Gate::new();
+        let busy = {
+            let gate = gate.clone();
+            pool.run(move || gate.wait())
+        };
+        let queued = tracing::dispatcher::with_default(&recorder.dispatch(), || {
+            let _entered = tracing::info_span!("never ran").entered();
+            pool.run(|| tracing::info!("must not run"))
+        });
+        assert!(!recorder.closed("never ran"), "the queued job holds it");
+        drop(queued);
+        assert!(recorder.closed("never ran"), "dropped with the job");
+        gate.open();
+        block_on(busy);
+        assert!(recorder.event("must not run").is_none());
+    });
+}
