@@ -48,7 +48,10 @@ impl Pool {
             shared: Arc::new(Shared::new(config)),
         };
         if min > 0 {
-            pool.shared.lock().threads = min;
+            let mut st = pool.shared.lock();
+            st.threads = min;
+            st.starting = min;
+            drop(st);
             if let Err(err) = pool.shared.start_threads(min) {
                 pool.shared.close();
                 return Err(Error::spawn(err));

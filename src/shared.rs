@@ -102,6 +102,9 @@ pub(crate) struct State {
     pub(crate) closed: bool,
     /// Threads reserved under the lock, to be started once it is released.
     spawns: usize,
+    /// Threads reserved and not yet serving: each will look at the queue
+    /// before it parks, so each covers one queued job.
+    pub(crate) starting: usize,
     /// Wake-ups decided under the lock, done once it is released: a waker
     /// may run executor code, even poll, which must not meet our lock.
     deferred: Vec<Waker>,
@@ -140,6 +143,7 @@ impl Shared {
                 max_threads: config.max_threads,
                 closed: false,
                 spawns: 0,
+                starting: 0,
                 deferred: Vec::new(),
                 shutdown_wakers: Vec::new(),
                 next_waiter: 0,
@@ -198,6 +202,7 @@ impl Shared {
     fn thread_start_failed(&self, err: Arc<io::Error>, unstarted: usize) {
         let mut st = self.lock();
         st.threads -= unstarted;
+        st.starting -= unstarted;
         if st.threads == 0 {
             // Nobody is left to run the queue: hand every job back. A refused
             // job's token may grant a waiter, which lands in the queue too.
@@ -288,7 +293,10 @@ impl Shared {
             None => After::Check,
             Some(_) if st.threads > st.max_threads => After::Check,
             Some(parker) => match st.pop_claim() {
-                Some(job) => After::Next(job),
+                Some(job) => {
+                    st.grow_for_backlog();
+                    After::Next(job)
+                }
                 None if st.closed => After::Check,
                 None => {
                     st.go_idle(parker);
@@ -296,8 +304,8 @@ impl Shared {
                 }
             },
         };
-        // Only grants can reserve threads here; a failure to start one is
-        // handled (its jobs refused) inside.
+        // Grants and a backlog can reserve threads here; a failure to start
+        // one is handled (its jobs refused) inside.
         let _ = self.unlock_and_start(st);
         after
     }
@@ -377,10 +385,7 @@ impl State {
 
     fn dispatch(&mut self) {
         match self.idle.last() {
-            None if self.threads < self.max_threads => {
-                self.threads += 1;
-                self.spawns += 1;
-            }
+            None if self.threads < self.max_threads => self.reserve(1),
             None => {} // every thread is busy and re-checks the queue when done
             // A spinning thread costs nothing to hand work to; a parked one
             // costs a futex wake, so only one is woken at a time.
@@ -409,6 +414,29 @@ impl State {
         if self.queue_live > 0 && self.waking == 0 && !self.idle.is_empty() {
             self.wake_top();
         }
+    }
+
+    /// After a worker took a job: if jobs are still queued with no thread
+    /// idle or on its way for them, reserves one more thread (up to the
+    /// cap). Submits alone grow the pool only while they arrive; without
+    /// this, a backlog left when they stop — or built while idle threads
+    /// were being woken one by one — would be drained by however many
+    /// threads there were, never the cap.
+    pub(crate) fn grow_for_backlog(&mut self) {
+        if self.queue_live > self.waking + self.starting
+            && self.idle.is_empty()
+            && self.threads < self.max_threads
+            && !self.closed
+        {
+            self.reserve(1);
+        }
+    }
+
+    /// Counts `n` new threads, to be started once the lock is released.
+    fn reserve(&mut self, n: usize) {
+        self.threads += n;
+        self.starting += n;
+        self.spawns += n;
     }
 
     fn wake_top(&mut self) {
@@ -493,8 +521,7 @@ impl State {
             }
         } else if self.idle.is_empty() {
             let wanted = self.queue_live.min(self.max_threads - self.threads);
-            self.threads += wanted;
-            self.spawns += wanted;
+            self.reserve(wanted);
         }
     }
 

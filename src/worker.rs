@@ -69,6 +69,7 @@ fn serve(shared: &Arc<Shared>) {
     let config = &shared.config;
     let parker = Arc::new(Parker::new());
     let mut st = shared.lock();
+    st.starting -= 1;
     loop {
         if st.threads > st.max_threads {
             // Surplus after `set_max_threads` lowered the cap: leave, and
@@ -78,7 +79,9 @@ fn serve(shared: &Arc<Shared>) {
         }
         if let Some(job) = st.pop_claim() {
             st.wake_next();
-            drop(st);
+            st.grow_for_backlog();
+            // A thread reserved here fails to start only by refusing jobs.
+            let _ = shared.unlock_and_start(st);
             let mut after = job.execute(Some(&parker));
             while let After::Next(job) = after {
                 after = job.execute(Some(&parker));

@@ -429,3 +429,32 @@ fn lowered_cap_holds_for_queued_jobs() {
         finish(&pool);
     });
 }
+
+/// 3. A backlog grows the pool: two parked threads are woken one after
+/// the other while three jobs arrive, so the submits start no thread; the
+/// jobs can only finish together, so a woken thread must start the third.
+/// (Three workers: bounded to one preemption to stay small.)
+#[test]
+fn backlog_grows_the_pool() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(1);
+    model.check(|| {
+        let pool = Pool::builder()
+            .max_threads(3)
+            .min_threads(2)
+            .build()
+            .unwrap();
+        while pool.stats().idle_threads < 2 {
+            loom::thread::yield_now();
+        }
+        let gate = Gate::default();
+        let (g, h, i) = (gate.clone(), gate.clone(), gate.clone());
+        let first = pool.run(move || g.wait());
+        let second = pool.run(move || h.wait());
+        let third = pool.run(move || i.open());
+        block_on(third);
+        block_on(first);
+        block_on(second);
+        finish(&pool);
+    });
+}

@@ -349,6 +349,48 @@ fn lifo_keeps_using_the_same_warm_thread() {
     });
 }
 
+/// Jobs that can only finish together: each waits (bounded) until all `n`
+/// have started, and reports whether they did.
+fn rendezvous(pool: &Pool, n: usize) -> Vec<threadbridge::Run<bool>> {
+    let conc = Concurrency::new();
+    (0..n)
+        .map(|_| {
+            let conc = conc.clone();
+            pool.run(move || {
+                conc.enter();
+                let deadline = std::time::Instant::now() + DEADLINE;
+                while conc.started() < n && std::time::Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(1));
+                }
+                conc.exit();
+                conc.started() >= n
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_backlog_grows_the_pool_to_its_cap_after_submits_stop() {
+    // Parked threads are woken one after the other (wake chaining) while
+    // a burst arrives: the submits see idle threads and start none. The
+    // woken threads must grow the pool for the rest of the burst, or jobs
+    // that can only finish together would wait for good.
+    guard(|| {
+        let (idle, cap) = (sized(8, 3), sized(16, 6));
+        let pool = pool(cap);
+        burst(&pool, idle);
+        wait_stats(&pool, "idle threads", |s| s.idle_threads == idle);
+        thread::sleep(SETTLE); // past the idle spin: all parked
+        let all_met = block_on(futures::future::join_all(rendezvous(&pool, cap)));
+        assert!(
+            all_met.iter().all(|&met| met),
+            "the pool never reached {cap} threads"
+        );
+        let stats = pool.stats();
+        assert_eq!(stats.threads, cap, "{stats:?}");
+    });
+}
+
 #[test]
 fn set_max_threads_up_starts_queued_jobs_at_once() {
     guard(|| {
