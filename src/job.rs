@@ -310,13 +310,20 @@ impl<W: Work> Job for JobCell<W> {
             slot.stage = Stage::Gone;
             drop(slot);
             discard(&self.shared, outcome);
-        } else {
-            slot.stage = Stage::Done(outcome);
-            let waker = slot.waker.take();
-            drop(slot);
-            if let Some(waker) = waker {
-                waker.wake();
-            }
+            return after;
+        }
+        slot.stage = Stage::Done(outcome);
+        let waker = slot.waker.take();
+        drop(slot);
+        // Let go of the cell before waking its Run, so the Run usually holds
+        // the last reference and frees it on the awaiting thread — the one
+        // that allocated it. Freed on a worker instead, the memory would sit
+        // in that worker's allocator cache, out of the submitter's reach:
+        // 10,000 sleeps on 512 threads peaked at 11.1 MiB that way, 10.6
+        // this way.
+        drop(self);
+        if let Some(waker) = waker {
+            waker.wake();
         }
         after
     }
