@@ -94,6 +94,27 @@
 //! # });
 //! ```
 //!
+//! # Async I/O adapters
+//! [`Unblock`] wraps a blocking `std::io::Read` / `Write` / `Seek` value
+//! (a `File`, stdin, a child's pipe) as a `futures_io::AsyncRead` /
+//! `AsyncWrite` / `AsyncSeek`, buffered; [`iter`] turns a blocking
+//! iterator (lines of a file, rows of a cursor) into a `Stream`. Both make
+//! their blocking calls in short jobs on a pool, reading ahead into a
+//! bounded buffer, and give the thread back whenever the buffer is full
+//! (or, writing, empty): a slow consumer holds no thread.
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! use futures::io::AsyncReadExt;
+//!
+//! let file = threadbridge::run(|| std::fs::File::open("Cargo.toml")).await?;
+//! let mut text = String::new();
+//! threadbridge::Unblock::new(file).read_to_string(&mut text).await?;
+//! assert!(text.contains("[package]"));
+//! # Ok::<(), std::io::Error>(())
+//! # }).unwrap();
+//! ```
+//!
 //! # Environment
 //! `THREADBRIDGE_MAX_THREADS` sets the global pool's `max_threads` when it
 //! is built lazily. A value that is not a positive integer makes that first
@@ -123,6 +144,7 @@ mod builder;
 mod cancel;
 mod error;
 mod global;
+mod iter;
 mod job;
 mod limiter;
 mod pool;
@@ -132,16 +154,19 @@ mod shutdown;
 mod stats;
 mod sync;
 mod trace;
+mod unblock;
 mod worker;
 
 pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_THREADS, MAX_THREADS_ENV};
 pub use cancel::CancelToken;
 pub use error::{Error, TryRunError};
+pub use iter::{Iter, DEFAULT_ITER_CAPACITY};
 pub use limiter::Limiter;
 pub use pool::Pool;
 pub use run::Run;
 pub use shutdown::Shutdown;
 pub use stats::{LimiterStats, Stats};
+pub use unblock::{IntoInner, Unblock, WithMut, DEFAULT_UNBLOCK_CAPACITY};
 
 /// Runs `f` on the [`global`] pool; `.await` the [`Run`] for its result.
 ///
@@ -162,6 +187,37 @@ where
     T: Send + 'static,
 {
     global().run(f)
+}
+
+/// A [`Stream`](futures_core::Stream) of `iter`'s items, its blocking
+/// `next()` calls made on the [`global`] pool: Starlette's
+/// `iterate_in_threadpool`, batched. See [`Iter`] and [`Pool::iter`].
+///
+/// # Panics
+/// As [`run`].
+///
+/// # Examples
+/// ```
+/// # futures::executor::block_on(async {
+/// use futures::StreamExt;
+///
+/// let entries = threadbridge::run(|| std::fs::read_dir(".")).await?;
+/// let names: Vec<_> = threadbridge::iter(entries)
+///     .filter_map(|entry| async move { entry.ok() })
+///     .map(|entry| entry.file_name())
+///     .collect()
+///     .await;
+/// assert!(names.iter().any(|name| name == "Cargo.toml"));
+/// # Ok::<(), std::io::Error>(())
+/// # }).unwrap();
+/// ```
+pub fn iter<I>(iter: I) -> Iter<I::Item>
+where
+    I: IntoIterator,
+    I::IntoIter: Send + 'static,
+    I::Item: Send + 'static,
+{
+    global().iter(iter)
 }
 
 /// A [`Limiter`] on the [`global`] pool.

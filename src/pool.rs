@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::builder::{Builder, Config};
 use crate::cancel::CancelToken;
 use crate::error::{Error, TryRunError};
+use crate::iter::{Iter, DEFAULT_ITER_CAPACITY};
 use crate::job::{Cancellable, JobCell, Plain, Task, Work};
 use crate::limiter::{Limiter, LimiterShared};
 use crate::run::Run;
@@ -162,6 +163,62 @@ impl Pool {
     /// ```
     pub fn limiter(&self, limit: usize) -> Limiter {
         Limiter::new(self.clone(), limit)
+    }
+
+    /// A [`Stream`](futures_core::Stream) of `iter`'s items, its blocking
+    /// `next()` calls made on this pool, [`DEFAULT_ITER_CAPACITY`] items
+    /// ahead at most. See [`Iter`].
+    ///
+    /// # Panics
+    /// As [`run`](Pool::run).
+    ///
+    /// # Examples
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use futures::StreamExt;
+    ///
+    /// let pool = threadbridge::Pool::builder().build()?;
+    /// let squares: Vec<u64> = pool.iter((1..=4u64).map(|i| i * i)).collect().await;
+    /// assert_eq!(squares, [1, 4, 9, 16]);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn iter<I>(&self, iter: I) -> Iter<I::Item>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send + 'static,
+    {
+        self.iter_with_capacity(DEFAULT_ITER_CAPACITY, iter)
+    }
+
+    /// Like [`iter`](Pool::iter), fetching at most `capacity` items ahead
+    /// (1: one `next()` per request, as Starlette's
+    /// `iterate_in_threadpool`).
+    ///
+    /// # Panics
+    /// If `capacity` is 0, or as [`run`](Pool::run).
+    ///
+    /// # Examples
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use futures::StreamExt;
+    ///
+    /// let pool = threadbridge::Pool::builder().build()?;
+    /// let mut rows = pool.iter_with_capacity(1, vec!["a", "b"]);
+    /// assert_eq!(rows.next().await, Some("a"));
+    /// assert_eq!(rows.next().await, Some("b"));
+    /// assert_eq!(rows.next().await, None);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn iter_with_capacity<I>(&self, capacity: usize, iter: I) -> Iter<I::Item>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send + 'static,
+    {
+        Iter::new(self, capacity, Box::new(iter.into_iter()))
     }
 
     /// Changes the cap on threads. Raising it starts threads for queued jobs

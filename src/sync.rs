@@ -23,6 +23,18 @@ pub(crate) use imp::*;
 /// statics).
 pub(crate) use std::sync::OnceLock;
 
+/// Stores `waker` in `slot` unless the one there already wakes the same
+/// task: a waiter keeps only its latest waker, without a clone per poll.
+/// Call it under the lock that guards the condition being waited for, and
+/// have the side that changes the condition `take()` the slot under that
+/// same lock (then wake it unlocked): no wake-up can fall between.
+pub(crate) fn register_waker(slot: &mut Option<std::task::Waker>, waker: &std::task::Waker) {
+    match slot {
+        Some(old) if old.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}
+
 #[cfg(not(threadbridge_loom))]
 mod thread_imp {
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
