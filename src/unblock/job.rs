@@ -1,0 +1,183 @@
+//! The jobs that take an [`Unblock`]'s value to a pool thread: a read or
+//! write loop ([`IoJob`]) or a one-off call ([`Job`]); how the async side
+//! submits them, and how it polls their [`Run`].
+
+use std::future::Future;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::cancel::CancelToken;
+use crate::error::TryRunError;
+use crate::job::Work;
+use crate::pool;
+use crate::run::Run;
+use crate::sync::{Arc, MutexGuard};
+use crate::worker;
+
+use super::core::{gone, Core, Mode, State};
+use super::Unblock;
+
+/// A one-off job on the value (a seek, a `with_mut` closure): a named
+/// type, not a closure, so a pool that refuses it hands the value back.
+struct Job<T, F> {
+    core: Arc<Core<T>>,
+    io: Box<T>,
+    f: F,
+}
+
+/// A read or write loop. It returns with the lock held, and the job puts
+/// the value back under that same lock: were there a gap between the
+/// loop's last look and `busy` turning false, the async side could add
+/// work in it, see `busy`, and leave the work with no job to do it.
+pub(super) type IoFn<T> = for<'a, 'b> fn(&'a Core<T>, &'b mut T) -> MutexGuard<'a, State<T>>;
+
+/// A job running an [`IoFn`].
+struct IoJob<T> {
+    core: Arc<Core<T>>,
+    io: Box<T>,
+    f: IoFn<T>,
+}
+
+impl<T: Send + 'static> Work for IoJob<T> {
+    type Output = ();
+
+    fn call(self, _: &CancelToken) {
+        let IoJob { core, io, f } = self;
+        let mut io = Some(io);
+        let exit = panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut st = f(&core, io.as_mut().expect("the job holds the value"));
+            st.io = io.take();
+            st.busy = false;
+            st.waker.take()
+        }));
+        match exit {
+            Ok(waker) => {
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+            Err(payload) => {
+                core.put_back(None);
+                drop(io);
+                // On to the pool, which hands it to this job's Run.
+                panic::resume_unwind(payload)
+            }
+        }
+    }
+}
+
+impl<T, F, R> Work for Job<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Core<T>, &mut T) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    type Output = R;
+
+    fn call(self, _: &CancelToken) -> R {
+        let Job { core, mut io, f } = self;
+        match panic::catch_unwind(AssertUnwindSafe(|| f(&core, &mut io))) {
+            Ok(out) => {
+                core.put_back(Some(io));
+                out
+            }
+            Err(payload) => {
+                core.put_back(None);
+                drop(io);
+                // On to the pool, which hands it to this job's Run.
+                panic::resume_unwind(payload)
+            }
+        }
+    }
+}
+
+impl<T> Unblock<T> {
+    /// Hands a job holding the value (taken out by the caller, who set
+    /// `busy`) to the pool. If the pool refuses, the value goes back.
+    fn submit<W: Work>(&self, job: W, value: fn(W) -> Box<T>) -> io::Result<Run<W::Output>> {
+        let (job, err) = match pool::submit(self.pool.shared(), None, job, false) {
+            Ok(run) => return Ok(run),
+            Err(TryRunError::Spawn(job, err)) => (job, err),
+            Err(TryRunError::Closed(job) | TryRunError::Full(job)) => (
+                job,
+                io::Error::new(io::ErrorKind::Other, "threadbridge: the pool is shut down"),
+            ),
+        };
+        let mut st = self.core.lock();
+        st.io = Some(value(job));
+        st.busy = false;
+        match st.mode {
+            // Keep "no job ⇒ nothing to write": drop what could not go.
+            Mode::Write => st.bytes.clear(),
+            Mode::Seek | Mode::Call => {
+                st.mode = Mode::Idle;
+                st.seek = None;
+            }
+            Mode::Idle | Mode::Read => {}
+        }
+        Err(err)
+    }
+
+    /// Starts a read or write loop on the value.
+    pub(super) fn start(&mut self, io: Box<T>, f: IoFn<T>) -> io::Result<()>
+    where
+        T: Send + 'static,
+    {
+        let job = IoJob {
+            core: Arc::clone(&self.core),
+            io,
+            f,
+        };
+        // The job before, if any, has put the value back: its Run is done
+        // or about to be, and holds no panic (a panic sets `lost`, and no
+        // job starts after that).
+        self.run = Some(self.submit(job, |job| job.io)?);
+        Ok(())
+    }
+
+    /// Starts a one-off job on the value (a seek, a `with_mut` closure).
+    pub(super) fn start_once<F, R>(&self, io: Box<T>, f: F) -> io::Result<Run<R>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Core<T>, &mut T) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let job = Job {
+            core: Arc::clone(&self.core),
+            io,
+            f,
+        };
+        self.submit(job, |job| job.io)
+    }
+
+    /// Called where the async side is about to wait for a job. On a worker
+    /// thread of the pool (a job that `block_on`s this `Unblock`) a job
+    /// still queued would wait for a thread that this very thread may be
+    /// holding: polling its [`Run`] there takes it back and runs it inline,
+    /// as [`Run`] does for nested jobs. Jobs never wait for the async side,
+    /// so running one inline cannot deadlock.
+    pub(super) fn poll_inline(&mut self, cx: &mut Context<'_>) {
+        if !worker::is_worker_of(self.pool.shared()) {
+            return;
+        }
+        if let Some(mut run) = self.run.take() {
+            if Pin::new(&mut run).poll(cx).is_pending() {
+                self.run = Some(run);
+            }
+        }
+    }
+
+    /// The value is lost: resumes the panic that lost it (if it was an I/O
+    /// job's), then reports an error.
+    pub(super) fn poll_lost(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        if let Some(mut run) = self.run.take() {
+            if Pin::new(&mut run).poll(cx).is_pending() {
+                self.run = Some(run);
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(gone())
+    }
+}
