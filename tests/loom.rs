@@ -524,3 +524,23 @@ fn unblock_dropped_mid_read_ends_its_job() {
         finish(&pool);
     });
 }
+
+/// 7. `Unblock` writing without a flush: bytes accepted while a job is
+/// finishing must still be written. A job's last look at the buffer and
+/// its exit are one step; with a gap between them, bytes written in it
+/// would wait for a flush that may never come.
+#[test]
+fn unblock_written_bytes_reach_the_writer_without_a_flush() {
+    loom::model(|| {
+        use futures::io::AsyncWriteExt;
+        let pool = pool(1);
+        let sink = Sink::default();
+        let mut out = threadbridge::Unblock::with_pool(&pool, 2, sink.clone());
+        block_on(out.write_all(b"abc")).unwrap();
+        while sink.0.lock().unwrap().len() < 3 {
+            thread::yield_now();
+        }
+        drop(out);
+        finish(&pool);
+    });
+}
