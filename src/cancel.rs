@@ -47,6 +47,24 @@ impl CancelToken {
     }
 
     /// `true` once the job's [`Run`](crate::Run) has been dropped.
+    ///
+    /// # Examples
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = threadbridge::Pool::builder().build()?;
+    /// let n = pool
+    ///     .run_cancellable(|token| {
+    ///         let mut n = 0u64;
+    ///         while n < 1_000 && !token.is_cancelled() {
+    ///             n += 1; // one step of a long computation
+    ///         }
+    ///         n
+    ///     })
+    ///     .await;
+    /// assert_eq!(n, 1_000); // awaited to the end: never cancelled
+    /// # Ok::<(), threadbridge::Error>(())
+    /// # }).unwrap();
+    /// ```
     #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)

@@ -100,6 +100,19 @@ pub enum TryRunError<F> {
 
 impl<F> TryRunError<F> {
     /// Takes the refused closure back.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = threadbridge::Pool::builder().max_threads(1).queue_capacity(0).build()?;
+    /// let gate = std::sync::Arc::new(std::sync::Barrier::new(2));
+    /// let busy = pool.try_run({ let gate = gate.clone(); move || { gate.wait(); } }).unwrap();
+    /// let err = pool.try_run(|| 6 * 7).unwrap_err();
+    /// // Run it inline instead, or shed it.
+    /// assert_eq!((err.into_inner())(), 42);
+    /// gate.wait();
+    /// # futures::executor::block_on(busy);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
     pub fn into_inner(self) -> F {
         match self {
             Self::Full(f) | Self::Closed(f) | Self::Spawn(f, _) => f,
@@ -115,16 +128,49 @@ impl<F> TryRunError<F> {
     }
 
     /// `true` if the job was refused because the pool was full.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = threadbridge::Pool::builder().max_threads(1).queue_capacity(0).build()?;
+    /// let gate = std::sync::Arc::new(std::sync::Barrier::new(2));
+    /// let busy = pool.try_run({ let gate = gate.clone(); move || { gate.wait(); } }).unwrap();
+    /// let err = pool.try_run(|| 6 * 7).unwrap_err();
+    /// assert!(err.is_full() && !err.is_closed() && !err.is_spawn());
+    /// gate.wait();
+    /// # futures::executor::block_on(busy);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
     pub fn is_full(&self) -> bool {
         matches!(self, Self::Full(_))
     }
 
     /// `true` if the job was refused because the pool was shut down.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = threadbridge::Pool::builder().build()?;
+    /// drop(pool.shutdown()); // closes the pool at once
+    /// let err = pool.try_run(|| ()).unwrap_err();
+    /// assert!(err.is_closed());
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         matches!(self, Self::Closed(_))
     }
 
     /// `true` if the job was refused because no thread could be started.
+    ///
+    /// # Examples
+    /// ```
+    /// # let pool = threadbridge::Pool::builder().build()?;
+    /// match pool.try_run(|| ()) {
+    ///     Ok(run) => drop(run),
+    ///     // The OS refused a thread and the pool has none: run it here instead.
+    ///     Err(err) if err.is_spawn() => (err.into_inner())(),
+    ///     Err(err) => return Err(err.to_string().into()),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_spawn(&self) -> bool {
         matches!(self, Self::Spawn(..))
     }

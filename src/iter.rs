@@ -37,6 +37,21 @@ use crate::worker;
 /// How many items [`iter`](crate::iter) and [`Pool::iter`] buffer: 64, so a
 /// fast consumer pays one thread hand-off per 32 items, while the items
 /// fetched ahead stay few (Starlette fetches one at a time).
+///
+/// # Examples
+/// ```
+/// # futures::executor::block_on(async {
+/// use futures::StreamExt;
+/// let pool = threadbridge::Pool::builder().build()?;
+/// // Fetch fewer items ahead than the default, e.g. for large rows.
+/// let rows: Vec<u32> = pool
+///     .iter_with_capacity(threadbridge::DEFAULT_ITER_CAPACITY / 8, 0..100u32)
+///     .collect()
+///     .await;
+/// assert_eq!(rows.len(), 100);
+/// # Ok::<(), threadbridge::Error>(())
+/// # }).unwrap();
+/// ```
 pub const DEFAULT_ITER_CAPACITY: usize = 64;
 
 type BoxIter<T> = Box<dyn Iterator<Item = T> + Send>;

@@ -192,6 +192,17 @@ impl Limiter {
     }
 
     /// A snapshot of the limiter's tokens and waiters.
+    ///
+    /// # Examples
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let db = threadbridge::Pool::builder().build()?.limiter(10);
+    /// db.run(|| ()).await;
+    /// let stats = db.stats();
+    /// assert_eq!((stats.limit, stats.running, stats.waiting), (10, 0, 0));
+    /// # Ok::<(), threadbridge::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn stats(&self) -> LimiterStats {
         let st = self.shared.state.lock();
         LimiterStats {
@@ -202,6 +213,13 @@ impl Limiter {
     }
 
     /// The pool this limiter runs its jobs on.
+    ///
+    /// # Examples
+    /// ```
+    /// let db = threadbridge::Pool::builder().max_threads(16).build()?.limiter(4);
+    /// assert_eq!(db.pool().stats().max_threads, 16);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
     pub fn pool(&self) -> &Pool {
         &self.pool
     }

@@ -39,6 +39,12 @@ pub struct Pool {
 
 impl Pool {
     /// A [`Builder`] with the default settings.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = threadbridge::Pool::builder().max_threads(8).build()?;
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder::new()
     }
@@ -254,6 +260,18 @@ impl Pool {
     }
 
     /// A snapshot of the pool's threads, queue and totals.
+    ///
+    /// # Examples
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// let pool = threadbridge::Pool::builder().build()?;
+    /// pool.run(|| ()).await;
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.completed, stats.running, stats.queued), (1, 0, 0));
+    /// println!("{} of {} threads idle", stats.idle_threads, stats.max_threads);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// # }).unwrap();
+    /// ```
     pub fn stats(&self) -> Stats {
         self.shared.stats()
     }

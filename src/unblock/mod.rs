@@ -72,6 +72,15 @@ pub use self::inner::{IntoInner, WithMut};
 
 /// The buffer size [`Unblock::new`] uses: 8 KiB, as smol's
 /// `blocking::Unblock`.
+///
+/// # Examples
+/// ```
+/// let file = std::fs::File::open("Cargo.toml")?;
+/// // A bigger buffer for a fast sequential copy.
+/// let reader = threadbridge::Unblock::with_capacity(8 * threadbridge::DEFAULT_UNBLOCK_CAPACITY, file);
+/// assert_eq!(reader.capacity(), 64 * 1024);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const DEFAULT_UNBLOCK_CAPACITY: usize = 8 * 1024;
 
 /// A blocking reader, writer or seeker as an async one: `std::io::Read`,
