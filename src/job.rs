@@ -30,7 +30,7 @@ use std::thread;
 use crate::cancel::CancelToken;
 use crate::limiter::LimiterShared;
 use crate::shared::{Parker, Shared};
-use crate::sync::{Arc, AtomicU8, Mutex, Ordering};
+use crate::sync::{register_waker, Arc, AtomicU8, Mutex, Ordering};
 use crate::trace::Origin;
 
 /// A job's closure, in either of the two shapes the API accepts; a named
@@ -346,10 +346,7 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
             Stage::Gone => unreachable!("a Run's job is never gone while it waits"),
             other => {
                 slot.stage = other;
-                match &mut slot.waker {
-                    Some(waker) if waker.will_wake(cx.waker()) => {}
-                    waker => *waker = Some(cx.waker().clone()),
-                }
+                register_waker(&mut slot.waker, cx.waker());
                 Poll::Pending
             }
         }
@@ -369,7 +366,7 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
                 // granted so the job can be taken back from the queue.
                 let mut slot = self.slot.lock();
                 slot.wants_inline = true;
-                slot.waker = Some(cx.waker().clone());
+                register_waker(&mut slot.waker, cx.waker());
                 return;
             }
             Loc::Started => return,
