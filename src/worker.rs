@@ -106,16 +106,15 @@ fn serve(shared: &Arc<Shared>) {
 /// then park until popped off the stack or the keep-alive expires. Returns
 /// `false` if it expired (and left the stack), `true` if it was popped.
 fn wait_idle(st: &mut MutexGuard<'_, State>, parker: &Arc<Parker>, config: &Config) -> bool {
-    if parker.spinning.load(Ordering::Relaxed) {
-        // Watch for a hand-off without the lock for a few microseconds: a
-        // job that comes soon then costs no futex wake on either side.
-        unlocked(st, || spin_for_work(parker));
-        st.spinners -= 1;
-        parker.spinning.store(false, Ordering::Relaxed);
-    }
     let deadline = Instant::now().checked_add(config.keep_alive);
     let mut timed_out = false;
     loop {
+        if parker.spinning.load(Ordering::Relaxed) {
+            // Watch for a hand-off without the lock for a few microseconds: a
+            // job that comes soon then costs no futex wake on either side.
+            unlocked(st, || spin_for_work(parker));
+            st.stop_spinning(parker);
+        }
         match parker.notified.load(Ordering::Relaxed) {
             NONE => {}
             WORK => {

@@ -460,6 +460,27 @@ fn backlog_grows_the_pool() {
     });
 }
 
+/// 3. Spin relay: two idle threads, jobs one at a time. A spinning thread
+/// handed a job tells the parked one to spin in its place (a notify, since
+/// it is parked); the next job may be handed to that thread without one, so
+/// the relay's notify must not be lost, and the pool must still shut down.
+#[test]
+fn spin_relay_hands_the_next_job_over() {
+    loom::model(|| {
+        let pool = Pool::builder()
+            .max_threads(2)
+            .min_threads(2)
+            .build()
+            .unwrap();
+        while pool.stats().idle_threads < 2 {
+            loom::thread::yield_now();
+        }
+        assert_eq!(block_on(pool.run(|| 1)), 1);
+        assert_eq!(block_on(pool.run(|| 2)), 2);
+        finish(&pool);
+    });
+}
+
 /// 4. `iter`: a read-ahead job fills a buffer of two, gives its thread
 /// back, and the stream restarts it at half: every item arrives once, in
 /// order, with no restart lost between the job's last look and its exit.

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -11,7 +12,7 @@ use std::thread::{self, ThreadId};
 use std::time::Duration;
 
 use common::*;
-use threadbridge::Pool;
+use threadbridge::{Pool, Stats};
 
 #[test]
 fn job_starts_even_if_its_run_is_never_polled() {
@@ -213,22 +214,31 @@ fn jobs_start_in_submission_order() {
     });
 }
 
+/// A stream of one-at-a-time jobs keeps the pool small: one thread runs the
+/// job, and on a multi-core machine at most one more spins for the next
+/// (started once if the pool has no other thread).
 #[test]
-fn sequential_jobs_reuse_one_thread() {
+fn sequential_jobs_use_at_most_two_threads() {
     guard(|| {
         let pool = pool(8);
-        let ids: Vec<ThreadId> = block_on(async {
-            let mut ids = Vec::new();
-            for _ in 0..20 {
-                ids.push(pool.run(|| thread::current().id()).await);
+        let ids: HashSet<ThreadId> = block_on(async {
+            let mut ids = HashSet::new();
+            for _ in 0..200 {
+                ids.insert(pool.run(|| thread::current().id()).await);
             }
             ids
         });
+        let most = if thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+            2
+        } else {
+            1
+        };
         assert!(
-            ids.iter().all(|id| *id == ids[0]),
-            "sequential jobs ran on several threads: {ids:?}"
+            ids.len() <= most,
+            "sequential jobs ran on {} threads",
+            ids.len()
         );
-        assert_eq!(pool.stats().threads, 1, "{:?}", pool.stats());
+        assert!(pool.stats().threads <= most, "{:?}", pool.stats());
     });
 }
 
@@ -311,8 +321,8 @@ fn lifo_case(finish_order: [usize; 3]) -> (Vec<ThreadId>, ThreadId) {
     release_all.open();
     for (k, &i) in finish_order.iter().enumerate() {
         gates[i].open();
-        wait_stats(&pool, "the released thread to go idle", |s| {
-            s.idle_threads == k + 1
+        wait_stats(&pool, "the released thread to park", |s| {
+            s.idle_threads == k + 1 && s.spinning_threads == 0
         });
     }
     let ids = block_on(futures::future::join_all(runs));
@@ -339,10 +349,11 @@ fn lifo_keeps_using_the_same_warm_thread() {
     guard(|| {
         let pool = pool(3);
         burst(&pool, 3);
-        wait_stats(&pool, "3 idle threads", |s| s.idle_threads == 3);
+        let parked = |s: &Stats| s.idle_threads == 3 && s.spinning_threads == 0;
+        wait_stats(&pool, "3 parked threads", parked);
         let first = block_on(pool.run(|| thread::current().id()));
         for _ in 0..10 {
-            wait_stats(&pool, "3 idle threads", |s| s.idle_threads == 3);
+            wait_stats(&pool, "3 parked threads", parked);
             let id = block_on(pool.run(|| thread::current().id()));
             assert_eq!(id, first, "an idle pool did not reuse its warmest thread");
         }
@@ -379,8 +390,9 @@ fn a_backlog_grows_the_pool_to_its_cap_after_submits_stop() {
         let (idle, cap) = (sized(8, 3), sized(16, 6));
         let pool = pool(cap);
         burst(&pool, idle);
-        wait_stats(&pool, "idle threads", |s| s.idle_threads == idle);
-        thread::sleep(SETTLE); // past the idle spin: all parked
+        wait_stats(&pool, "parked threads", |s| {
+            s.idle_threads == idle && s.spinning_threads == 0
+        });
         let all_met = block_on(futures::future::join_all(rendezvous(&pool, cap)));
         assert!(
             all_met.iter().all(|&met| met),

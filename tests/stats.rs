@@ -166,6 +166,32 @@ fn gauges_reflect_running_queued_and_idle_threads() {
             (2, 0, 0, 5),
             "{s:?}"
         );
+        assert!(s.spinning_threads <= s.idle_threads, "{s:?}");
+    });
+}
+
+#[test]
+fn an_idle_pool_stops_spinning() {
+    guard(|| {
+        let pool = pool(4);
+        for round in 0..50 {
+            let gate = Gate::new();
+            let runs: Vec<_> = (0..4)
+                .map(|_| {
+                    let gate = gate.clone();
+                    pool.run(move || gate.wait())
+                })
+                .collect();
+            gate.open();
+            block_on(futures::future::join_all(runs));
+            block_on(pool.run(move || round));
+            let s = pool.stats();
+            assert!(s.spinning_threads <= 2, "at most two spin: {s:?}");
+            assert!(s.spinning_threads <= s.idle_threads, "{s:?}");
+        }
+        wait_stats(&pool, "every idle thread parked", |s| {
+            s.idle_threads == 4 && s.spinning_threads == 0
+        });
     });
 }
 
