@@ -207,7 +207,7 @@ fn main() {
             let warm: f64 = fields[1].parse().unwrap();
             let vm_hwm_mib = fields[3].parse::<f64>().unwrap() / 1024.0;
             println!(
-                "| {name:<14} | {cold:>6.2} | {warm:>6.2} | {:>12} | {vm_hwm_mib:>5.1} MiB |",
+                "| {name:<14} | {cold:>6.3} | {warm:>6.3} | {:>12} | {vm_hwm_mib:>5.1} MiB |",
                 fields[2]
             );
         }

@@ -81,9 +81,15 @@ impl Parker {
         }
     }
 
-    fn notify(&self, why: u8) {
+    /// Hands `why` over; returns whether the thread is parked and needs a
+    /// condvar notify (a spinning one sees `notified` by itself).
+    fn hand(&self, why: u8) -> bool {
         self.notified.store(why, Ordering::Release);
-        if !self.spinning.load(Ordering::Relaxed) {
+        !self.spinning.load(Ordering::Relaxed)
+    }
+
+    fn notify(&self, why: u8) {
+        if self.hand(why) {
             self.cv.notify_one();
         }
     }
@@ -105,6 +111,9 @@ pub(crate) struct State {
     pub(crate) spinners: usize,
     /// Whether a spinner handed work passes spinning on (more than one core).
     relay: bool,
+    /// The machine's cores (1 under loom, so that two running jobs are
+    /// enough to model the fan-out in [`State::wake_next`]).
+    cores: usize,
     /// Counts threads going idle, to stamp their `warmth`.
     idle_seq: usize,
     /// Threads serving the pool, or reserved to be started.
@@ -122,6 +131,11 @@ pub(crate) struct State {
     /// Wake-ups decided under the lock, done once it is released: a waker
     /// may run executor code, even poll, which must not meet our lock.
     deferred: Vec<Waker>,
+    /// Parked threads handed work under the lock, notified once it is
+    /// released: notified under it, the woken thread would only wait for
+    /// the lock, which a fast submitter re-takes first (one burst kept the
+    /// first woken thread out for ~1 ms).
+    notify: Vec<Arc<Parker>>,
     shutdown_wakers: Vec<(u64, Waker)>,
     next_waiter: u64,
     pub(crate) completed: u64,
@@ -144,6 +158,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -152,8 +167,8 @@ impl Shared {
                 waking: 0,
                 spinners: 0,
                 idle_seq: 0,
-                relay: cfg!(threadbridge_loom)
-                    || std::thread::available_parallelism().is_ok_and(|n| n.get() > 1),
+                relay: cfg!(threadbridge_loom) || cores > 1,
+                cores: if cfg!(threadbridge_loom) { 1 } else { cores },
                 threads: 0,
                 exiting: 0,
                 running: 0,
@@ -162,6 +177,7 @@ impl Shared {
                 spawns: 0,
                 starting: 0,
                 deferred: Vec::new(),
+                notify: Vec::new(),
                 shutdown_wakers: Vec::new(),
                 next_waiter: 0,
                 completed: 0,
@@ -186,7 +202,11 @@ impl Shared {
     pub(crate) fn unlock(&self, mut st: MutexGuard<'_, State>) -> usize {
         let spawns = std::mem::take(&mut st.spawns);
         let wakers = std::mem::take(&mut st.deferred);
+        let notify = std::mem::take(&mut st.notify);
         drop(st);
+        for parker in notify {
+            parker.cv.notify_one();
+        }
         for waker in wakers {
             waker.wake();
         }
@@ -478,8 +498,21 @@ impl State {
 
     /// A thread that just claimed a job from a queue that still holds more
     /// wakes the next idle thread, unless one is already on its way.
+    ///
+    /// While more jobs run than the machine has cores, jobs are blocking
+    /// rather than computing, and one wake-up at a time (~20 µs a hop on a
+    /// VM) would take ~10 ms to wake 512 threads: then each woken thread
+    /// wakes up to two, as long as more jobs are queued than threads are on
+    /// their way, so the wake-ups fan out.
     pub(crate) fn wake_next(&mut self) {
-        if self.queue_live > 0 && self.waking == 0 && !self.idle.is_empty() {
+        if self.running > self.cores {
+            for _ in 0..2 {
+                if self.queue_live <= self.waking || self.idle.is_empty() {
+                    return;
+                }
+                self.wake_top();
+            }
+        } else if self.queue_live > 0 && self.waking == 0 && !self.idle.is_empty() {
             self.wake_top();
         }
     }
@@ -510,7 +543,9 @@ impl State {
     fn wake_top(&mut self) {
         if let Some(parker) = self.idle.pop() {
             self.waking += 1;
-            parker.notify(WORK);
+            if parker.hand(WORK) {
+                self.notify.push(parker);
+            }
         }
     }
 

@@ -481,6 +481,35 @@ fn spin_relay_hands_the_next_job_over() {
     });
 }
 
+/// 3. Fan-out: three parked threads, three jobs that can only finish
+/// together. Once more jobs run than there are cores (loom's pools count
+/// one), each woken thread wakes up to two more; every thread must still
+/// be woken, none twice. (Three workers: one preemption.)
+#[test]
+fn fan_out_wakes_every_parked_thread() {
+    let mut model = loom::model::Builder::new();
+    model.preemption_bound = Some(1);
+    model.check(|| {
+        let pool = Pool::builder()
+            .max_threads(3)
+            .min_threads(3)
+            .build()
+            .unwrap();
+        while pool.stats().idle_threads < 3 {
+            loom::thread::yield_now();
+        }
+        let gate = Gate::default();
+        let (g, h, i) = (gate.clone(), gate.clone(), gate.clone());
+        let first = pool.run(move || g.wait());
+        let second = pool.run(move || h.wait());
+        let third = pool.run(move || i.open());
+        block_on(third);
+        block_on(first);
+        block_on(second);
+        finish(&pool);
+    });
+}
+
 /// 4. `iter`: a read-ahead job fills a buffer of two, gives its thread
 /// back, and the stream restarts it at half: every item arrives once, in
 /// order, with no restart lost between the job's last look and its exit.
