@@ -9,9 +9,10 @@
 //! them:
 //!
 //! * **No stranded job.** A job enters the queue only under the lock, and
-//!   then either an idle thread is popped off the idle stack and notified,
-//!   or a thread is reserved to be started, or every thread is busy and
-//!   checks the queue (under the lock) before it goes idle again.
+//!   then either an idle thread is popped off the idle stack and handed it
+//!   (a parked one is notified as soon as the lock is released), or a
+//!   thread is reserved to be started, or every thread is busy and checks
+//!   the queue (under the lock) before it goes idle again.
 //! * **Keep-alive vs. new job.** A thread whose keep-alive expires re-takes
 //!   the lock and exits only if nobody popped it off the idle stack
 //!   meanwhile (its `notified` flag, written under the lock).
@@ -20,6 +21,14 @@
 //!   start only under the lock, so exactly one of them happens.
 //! * **Tokens.** A limiter's `running` only changes under the lock; a freed
 //!   token goes straight to the oldest live waiter (FIFO).
+//!
+//! # Waking threads
+//! A submit wakes one thread at most; a woken thread that leaves jobs queued
+//! wakes the next (*wake chaining*), or up to two while more jobs run than
+//! the machine has cores (*fan-out*: the jobs are blocking, so threads, not
+//! cores, are what they wait for). Up to two idle threads spin before they
+//! park; a spinner handed a job makes the warmest parked thread spin in its
+//! place (*relay*), so a steady stream of jobs finds a thread awake.
 //!
 //! Withdrawn jobs stay in their queue as tombstones (they are skipped when
 //! popped), and live counts are kept beside each queue; a queue is
@@ -465,11 +474,12 @@ impl State {
     pub(crate) fn stop_spinning(&mut self, parker: &Arc<Parker>) {
         self.spinners -= 1;
         parker.spinning.store(false, Ordering::Relaxed);
-        if parker.notified.load(Ordering::Relaxed) != NONE {
-            if self.spinners == 0 && !self.closed && self.relay {
-                self.relay_spin();
+        match parker.notified.load(Ordering::Relaxed) {
+            NONE => {}
+            WORK if self.spinners == 0 && !self.closed && self.relay => {
+                return self.relay_spin();
             }
-            return;
+            _ => return, // popped: for work, or to exit (close, resize)
         }
         // Under the lock, `notified == NONE` means it is still stacked, near
         // the top: at most MAX_SPINNERS threads are above it. It goes below

@@ -103,7 +103,8 @@ fn serve(shared: &Arc<Shared>) {
 }
 
 /// The idle phase of a thread already on the idle stack: spin if it may,
-/// then park until popped off the stack or the keep-alive expires. Returns
+/// then park until popped off the stack or the keep-alive expires, spinning
+/// again whenever a spinner handed a job relays spinning to it. Returns
 /// `false` if it expired (and left the stack), `true` if it was popped.
 fn wait_idle(st: &mut MutexGuard<'_, State>, parker: &Arc<Parker>, config: &Config) -> bool {
     let deadline = Instant::now().checked_add(config.keep_alive);
