@@ -16,12 +16,7 @@ fn full_pool(gate: &Arc<Gate>) -> (Pool, Vec<threadbridge::Run<()>>) {
         .queue_capacity(2)
         .build()
         .unwrap();
-    let runs: Vec<_> = (0..3)
-        .map(|_| {
-            let gate = gate.clone();
-            pool.run(move || gate.wait())
-        })
-        .collect();
+    let runs = held(&pool, 3, gate);
     wait_stats(&pool, "1 running, 2 queued", |s| {
         s.running == 1 && s.queued == 2
     });

@@ -63,12 +63,7 @@ fn set_max_threads_zero_is_an_error_and_changes_nothing() {
         assert!(msg.contains("max_threads") && msg.contains('0'), "{msg:?}");
         // The cap is still 3.
         let gate = Gate::new();
-        let runs: Vec<_> = (0..5)
-            .map(|_| {
-                let gate = gate.clone();
-                pool.run(move || gate.wait())
-            })
-            .collect();
+        let runs = held(&pool, 5, &gate);
         let s = wait_stats(&pool, "3 running", |s| s.running == 3);
         assert_eq!((s.threads, s.queued), (3, 2), "{s:?}");
         gate.open();
@@ -99,12 +94,7 @@ fn default_max_threads_is_40() {
     guard(|| {
         let pool = Pool::builder().build().unwrap();
         let gate = Gate::new();
-        let runs: Vec<_> = (0..45)
-            .map(|_| {
-                let gate = gate.clone();
-                pool.run(move || gate.wait())
-            })
-            .collect();
+        let runs = held(&pool, 45, &gate);
         let s = wait_stats(&pool, "40 running", |s| s.running == 40);
         assert_eq!((s.threads, s.queued), (40, 5), "{s:?}");
         assert_stays(SETTLE, "no 41st thread", || pool.stats().threads == 40);

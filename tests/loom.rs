@@ -440,22 +440,8 @@ fn backlog_grows_the_pool() {
     let mut model = loom::model::Builder::new();
     model.preemption_bound = Some(1);
     model.check(|| {
-        let pool = Pool::builder()
-            .max_threads(3)
-            .min_threads(2)
-            .build()
-            .unwrap();
-        while pool.stats().idle_threads < 2 {
-            loom::thread::yield_now();
-        }
-        let gate = Gate::default();
-        let (g, h, i) = (gate.clone(), gate.clone(), gate.clone());
-        let first = pool.run(move || g.wait());
-        let second = pool.run(move || h.wait());
-        let third = pool.run(move || i.open());
-        block_on(third);
-        block_on(first);
-        block_on(second);
+        let pool = parked_pool(3, 2);
+        three_that_finish_together(&pool);
         finish(&pool);
     });
 }
@@ -467,14 +453,7 @@ fn backlog_grows_the_pool() {
 #[test]
 fn spin_relay_hands_the_next_job_over() {
     loom::model(|| {
-        let pool = Pool::builder()
-            .max_threads(2)
-            .min_threads(2)
-            .build()
-            .unwrap();
-        while pool.stats().idle_threads < 2 {
-            loom::thread::yield_now();
-        }
+        let pool = parked_pool(2, 2);
         assert_eq!(block_on(pool.run(|| 1)), 1);
         assert_eq!(block_on(pool.run(|| 2)), 2);
         finish(&pool);
@@ -490,24 +469,36 @@ fn fan_out_wakes_every_parked_thread() {
     let mut model = loom::model::Builder::new();
     model.preemption_bound = Some(1);
     model.check(|| {
-        let pool = Pool::builder()
-            .max_threads(3)
-            .min_threads(3)
-            .build()
-            .unwrap();
-        while pool.stats().idle_threads < 3 {
-            loom::thread::yield_now();
-        }
-        let gate = Gate::default();
-        let (g, h, i) = (gate.clone(), gate.clone(), gate.clone());
-        let first = pool.run(move || g.wait());
-        let second = pool.run(move || h.wait());
-        let third = pool.run(move || i.open());
-        block_on(third);
-        block_on(first);
-        block_on(second);
+        let pool = parked_pool(3, 3);
+        three_that_finish_together(&pool);
         finish(&pool);
     });
+}
+
+/// A pool of up to `max` threads with `parked` of them started and idle.
+fn parked_pool(max: usize, parked: usize) -> Pool {
+    let pool = Pool::builder()
+        .max_threads(max)
+        .min_threads(parked)
+        .build()
+        .unwrap();
+    while pool.stats().idle_threads < parked {
+        loom::thread::yield_now();
+    }
+    pool
+}
+
+/// Submits three jobs that can only finish together (two wait for the
+/// third to open a gate) and awaits them all.
+fn three_that_finish_together(pool: &Pool) {
+    let gate = Gate::default();
+    let (g, h, i) = (gate.clone(), gate.clone(), gate.clone());
+    let first = pool.run(move || g.wait());
+    let second = pool.run(move || h.wait());
+    let third = pool.run(move || i.open());
+    block_on(third);
+    block_on(first);
+    block_on(second);
 }
 
 /// 4. `iter`: a read-ahead job fills a buffer of two, gives its thread

@@ -244,12 +244,7 @@ fn sequential_jobs_use_at_most_two_threads() {
 
 fn burst(pool: &Pool, n: usize) {
     let gate = Gate::new();
-    let runs: Vec<_> = (0..n)
-        .map(|_| {
-            let gate = gate.clone();
-            pool.run(move || gate.wait())
-        })
-        .collect();
+    let runs = held(pool, n, &gate);
     wait_stats(pool, "the burst to occupy its threads", |s| {
         s.threads == n && s.running == n
     });
@@ -446,12 +441,7 @@ fn set_max_threads_down_lets_surplus_threads_finish_and_exit() {
         // because of the lower cap, not because they idled.
         let pool = pool(4);
         let first = Gate::new();
-        let first_batch: Vec<_> = (0..4)
-            .map(|_| {
-                let first = first.clone();
-                pool.run(move || first.wait())
-            })
-            .collect();
+        let first_batch = held(&pool, 4, &first);
         wait_stats(&pool, "4 threads running", |s| {
             s.threads == 4 && s.running == 4
         });

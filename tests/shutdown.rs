@@ -173,12 +173,7 @@ fn shutdown_wakes_idle_threads_at_once() {
             .build()
             .unwrap();
         let gate = Gate::new();
-        let runs: Vec<_> = (0..3)
-            .map(|_| {
-                let gate = gate.clone();
-                pool.run(move || gate.wait())
-            })
-            .collect();
+        let runs = held(&pool, 3, &gate);
         wait_stats(&pool, "3 jobs running", |s| s.running == 3);
         gate.open();
         block_on(futures::future::join_all(runs));
@@ -206,12 +201,7 @@ fn shutdown_resolves_after_every_worker_has_exited() {
                 .unwrap()
         };
         let gate = Gate::new();
-        let runs: Vec<_> = (0..3)
-            .map(|_| {
-                let gate = gate.clone();
-                pool.run(move || gate.wait())
-            })
-            .collect();
+        let runs = held(&pool, 3, &gate);
         wait_stats(&pool, "3 threads running", |s| {
             s.threads == 3 && s.running == 3
         });

@@ -147,12 +147,7 @@ fn gauges_reflect_running_queued_and_idle_threads() {
             "{s:?}"
         );
         let gate = Gate::new();
-        let runs: Vec<_> = (0..5)
-            .map(|_| {
-                let gate = gate.clone();
-                pool.run(move || gate.wait())
-            })
-            .collect();
+        let runs = held(&pool, 5, &gate);
         let s = wait_stats(&pool, "2 running, 3 queued", |s| {
             s.running == 2 && s.queued == 3
         });
@@ -176,12 +171,7 @@ fn an_idle_pool_stops_spinning() {
         let pool = pool(4);
         for round in 0..50 {
             let gate = Gate::new();
-            let runs: Vec<_> = (0..4)
-                .map(|_| {
-                    let gate = gate.clone();
-                    pool.run(move || gate.wait())
-                })
-                .collect();
+            let runs = held(&pool, 4, &gate);
             gate.open();
             block_on(futures::future::join_all(runs));
             block_on(pool.run(move || round));

@@ -26,7 +26,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use threadbridge::{Pool, Stats};
+use threadbridge::{Pool, Run, Stats};
 
 /// How many times slower than a native debug build the suite may run:
 /// Miri interprets every step (100–1000x slower), so under `cfg(miri)`
@@ -260,6 +260,16 @@ impl Concurrency {
 
 /// Polls `cond` every millisecond until it holds; panics naming `what`
 /// after [`DEADLINE`].
+/// Submits `n` jobs to `pool` that each hold their thread until `gate` opens.
+pub fn held(pool: &Pool, n: usize, gate: &Arc<Gate>) -> Vec<Run<()>> {
+    (0..n)
+        .map(|_| {
+            let gate = Arc::clone(gate);
+            pool.run(move || gate.wait())
+        })
+        .collect()
+}
+
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + DEADLINE;
     while !cond() {
