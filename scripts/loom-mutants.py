@@ -13,7 +13,7 @@ import os, re, subprocess, sys
 
 MUTANTS = [
     ("M1", "worker leaves `threads` after its stop hook, not when it decides to exit (tokio#8056 class)", "src/worker.rs",
-     [("fn exit(st: &mut State) {\n    st.threads -= 1;\n", "fn exit(st: &mut State) {\n"),
+     [("fn exit(shared: &Arc<Shared>, mut st: MutexGuard<'_, State>) {\n    st.threads -= 1;\n", "fn exit(shared: &Arc<Shared>, mut st: MutexGuard<'_, State>) {\n"),
       ("    st.exiting -= 1;\n    shared.exited_locked", "    st.exiting -= 1;\n    st.threads -= 1;\n    shared.exited_locked")]),
     ("M2", "a thread popped for work is never notified", "src/shared.rs",
      "            if parker.hand(WORK) {\n                self.notify.push(parker);\n            }",

@@ -118,8 +118,6 @@ pub(crate) struct State {
     pub(crate) waking: usize,
     /// Idle threads spinning before they park (at most [`MAX_SPINNERS`]).
     pub(crate) spinners: usize,
-    /// Whether a spinner handed work passes spinning on (more than one core).
-    relay: bool,
     /// The machine's cores (1 under loom, so that two running jobs are
     /// enough to model the fan-out in [`State::wake_next`]).
     cores: usize,
@@ -176,7 +174,6 @@ impl Shared {
                 waking: 0,
                 spinners: 0,
                 idle_seq: 0,
-                relay: cfg!(threadbridge_loom) || cores > 1,
                 cores: if cfg!(threadbridge_loom) { 1 } else { cores },
                 threads: 0,
                 exiting: 0,
@@ -476,7 +473,7 @@ impl State {
         parker.spinning.store(false, Ordering::Relaxed);
         match parker.notified.load(Ordering::Relaxed) {
             NONE => {}
-            WORK if self.spinners == 0 && !self.closed && self.relay => {
+            WORK if self.spinners == 0 && !self.closed && self.relays() => {
                 return self.relay_spin();
             }
             _ => return, // popped: for work, or to exit (close, resize)
@@ -496,6 +493,23 @@ impl State {
         }
     }
 
+    /// Whether a spinner handed work passes spinning on: with one core, a
+    /// second spinner would only take turns with the first (loom's pools
+    /// count one core but relay, so the models cover it).
+    fn relays(&self) -> bool {
+        cfg!(threadbridge_loom) || self.cores > 1
+    }
+
+    /// Whether nothing waits for the unlock: no notify, waker or thread
+    /// start decided under the lock.
+    pub(crate) fn nothing_deferred(&self) -> bool {
+        self.notify.is_empty() && self.deferred.is_empty() && self.spawns == 0
+    }
+
+    /// Makes the warmest parked thread spin. It is notified at once, under
+    /// the lock: unlike a hand-off of work, nothing waits for it, and this
+    /// thread may park right after, which releases the lock without
+    /// sending deferred notifies.
     fn relay_spin(&mut self) {
         if let Some(top) = self.idle.last() {
             top.spinning.store(true, Ordering::Relaxed);

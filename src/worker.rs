@@ -75,7 +75,7 @@ fn serve(shared: &Arc<Shared>) {
             // Surplus after `set_max_threads` lowered the cap: leave, and
             // make sure an idle thread looks at anything still queued.
             st.wake_next();
-            return exit(&mut st);
+            return exit(shared, st);
         }
         if let Some(job) = st.pop_claim() {
             st.wake_next();
@@ -88,16 +88,23 @@ fn serve(shared: &Arc<Shared>) {
             }
             st = shared.lock();
             if matches!(after, After::Idle) && !wait_idle(&mut st, &parker, config) {
-                return exit(&mut st);
+                return exit(shared, st);
             }
             continue;
         }
         if st.closed {
-            return exit(&mut st);
+            return exit(shared, st);
+        }
+        if !st.nothing_deferred() {
+            // Parking releases the lock without sending what this section
+            // decided (a spinner relay may have reserved a thread): send it.
+            let _ = shared.unlock_and_start(st);
+            st = shared.lock();
+            continue;
         }
         st.go_idle(&parker);
         if !wait_idle(&mut st, &parker, config) {
-            return exit(&mut st);
+            return exit(shared, st);
         }
     }
 }
@@ -128,6 +135,12 @@ fn wait_idle(st: &mut MutexGuard<'_, State>, parker: &Arc<Parker>, config: &Conf
             st.remove_idle(parker);
             return false;
         }
+        // Parking releases the lock without `Shared::unlock`: nothing may
+        // be left for it to send.
+        debug_assert!(
+            st.nothing_deferred(),
+            "a wake-up or thread start would wait for the next unlock"
+        );
         timed_out = match deadline {
             Some(deadline) if st.threads > config.min_threads => parker.cv.wait_until(st, deadline),
             _ => {
@@ -176,9 +189,13 @@ fn spin_for_work(_parker: &Parker) {
     thread::yield_now();
 }
 
-fn exit(st: &mut State) {
+/// Leaves `threads` (see [`serve`]) and releases the lock the way every
+/// critical section ends: wake-ups decided in it (a surplus thread handing
+/// queued work on) go out now, not after the stop hook.
+fn exit(shared: &Arc<Shared>, mut st: MutexGuard<'_, State>) {
     st.threads -= 1;
     st.exiting += 1;
+    let _ = shared.unlock_and_start(st);
 }
 
 fn call_hook(hook: Option<&Hook>) {
