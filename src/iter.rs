@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
@@ -31,7 +31,7 @@ use crate::error::TryRunError;
 use crate::job::Work;
 use crate::pool::{self, Pool};
 use crate::run::Run;
-use crate::sync::{register_waker, unlocked, Arc, Mutex, MutexGuard};
+use crate::sync::{register_waker, unlocked, wake_after, Arc, Mutex, MutexGuard};
 use crate::worker;
 
 /// How many items [`iter`](crate::iter) and [`Pool::iter`] buffer: 64, so a
@@ -152,7 +152,7 @@ impl<T: Send + 'static> Work for Pump<T> {
     fn call(self, _: &CancelToken) {
         let Pump { core, iter } = self;
         let mut iter = Some(iter);
-        let exit = panic::catch_unwind(AssertUnwindSafe(|| {
+        let exit = wake_after(|| {
             let held = iter.as_mut().expect("the job holds the iterator");
             let (mut st, more) = pump(&core, &mut **held);
             // Put back under the lock of the last look: no gap in which
@@ -164,22 +164,15 @@ impl<T: Send + 'static> Work for Pump<T> {
             }
             st.busy = false;
             st.waker.take()
-        }));
-        match exit {
-            Ok(waker) => {
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-                // An ended iterator is dropped here, on the job's thread.
-                drop(iter);
-            }
-            Err(payload) => {
-                core.lose();
-                drop(iter);
-                // On to the pool, which hands it to this job's Run.
-                panic::resume_unwind(payload)
-            }
+        });
+        if let Err(payload) = exit {
+            core.lose();
+            drop(iter);
+            // On to the pool, which hands it to this job's Run.
+            panic::resume_unwind(payload)
         }
+        // An ended iterator is dropped here, on the job's thread.
+        drop(iter);
     }
 }
 

@@ -35,6 +35,22 @@ pub(crate) fn register_waker(slot: &mut Option<std::task::Waker>, waker: &std::t
     }
 }
 
+/// Ends a job that hands its work back to an async waiter (`iter`'s
+/// read-ahead, `Unblock`'s read and write loops): `last_look` runs the job
+/// and returns the waiter's waker, taken under the same lock as its last
+/// look at the work (the other half of [`register_waker`]'s rule); it is
+/// woken here, once that lock is released. A panic is returned, for the
+/// caller to mark its state lost before resuming it.
+pub(crate) fn wake_after(
+    last_look: impl FnOnce() -> Option<std::task::Waker>,
+) -> std::thread::Result<()> {
+    let waker = std::panic::catch_unwind(std::panic::AssertUnwindSafe(last_look))?;
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+    Ok(())
+}
+
 #[cfg(not(threadbridge_loom))]
 mod thread_imp {
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};

@@ -13,7 +13,7 @@ use crate::error::TryRunError;
 use crate::job::Work;
 use crate::pool;
 use crate::run::Run;
-use crate::sync::{Arc, MutexGuard};
+use crate::sync::{wake_after, Arc, MutexGuard};
 use crate::worker;
 
 use super::core::{gone, Core, Mode, State};
@@ -46,24 +46,17 @@ impl<T: Send + 'static> Work for IoJob<T> {
     fn call(self, _: &CancelToken) {
         let IoJob { core, io, f } = self;
         let mut io = Some(io);
-        let exit = panic::catch_unwind(AssertUnwindSafe(|| {
+        let exit = wake_after(|| {
             let mut st = f(&core, io.as_mut().expect("the job holds the value"));
             st.io = io.take();
             st.busy = false;
             st.waker.take()
-        }));
-        match exit {
-            Ok(waker) => {
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-            }
-            Err(payload) => {
-                core.put_back(None);
-                drop(io);
-                // On to the pool, which hands it to this job's Run.
-                panic::resume_unwind(payload)
-            }
+        });
+        if let Err(payload) = exit {
+            core.put_back(None);
+            drop(io);
+            // On to the pool, which hands it to this job's Run.
+            panic::resume_unwind(payload)
         }
     }
 }
