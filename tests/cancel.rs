@@ -16,11 +16,7 @@ use threadbridge::{CancelToken, Pool};
 /// holder's `Run`.
 fn busy_pool(gate: &Arc<Gate>) -> (Pool, threadbridge::Run<()>) {
     let pool = pool(1);
-    let holder = {
-        let gate = gate.clone();
-        pool.run(move || gate.wait())
-    };
-    wait_stats(&pool, "the only thread busy", |s| s.running == 1);
+    let holder = hold_only_thread(&pool, gate);
     (pool, holder)
 }
 
@@ -90,11 +86,7 @@ fn dropping_a_queued_run_frees_its_queue_slot() {
             .build()
             .unwrap();
         let gate = Gate::new();
-        let holder = {
-            let gate = gate.clone();
-            pool.run(move || gate.wait())
-        };
-        wait_stats(&pool, "the only thread busy", |s| s.running == 1);
+        let holder = hold_only_thread(&pool, &gate);
         let queued = pool.run(|| 1);
         assert!(pool.try_run(|| 2).unwrap_err().is_full());
         drop(queued);

@@ -260,11 +260,7 @@ fn dropping_before_the_job_starts_means_next_is_never_called() {
     guard(|| {
         let pool = pool(1);
         let gate = Gate::new();
-        let holder = {
-            let gate = gate.clone();
-            pool.run(move || gate.wait())
-        };
-        wait_stats(&pool, "the only thread busy", |s| s.running == 1);
+        let holder = hold_only_thread(&pool, &gate);
         let (it, calls, _, dropped) = counting(usize::MAX);
         let s = pool.iter(it);
         assert_eq!(pool.stats().queued, 1);

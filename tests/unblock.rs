@@ -713,11 +713,7 @@ fn dropping_before_the_job_starts_cancels_it() {
     guard(|| {
         let pool = pool(1);
         let gate = Gate::new();
-        let holder = {
-            let gate = gate.clone();
-            pool.run(move || gate.wait())
-        };
-        wait_stats(&pool, "the only thread busy", |s| s.running == 1);
+        let holder = hold_only_thread(&pool, &gate);
         let (reader, reader_gate, reads, dropped) = gated_reader();
         reader_gate.open();
         let mut input = Unblock::with_pool(&pool, 64, reader);

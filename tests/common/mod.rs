@@ -270,6 +270,14 @@ pub fn held(pool: &Pool, n: usize, gate: &Arc<Gate>) -> Vec<Run<()>> {
         .collect()
 }
 
+/// Occupies the only thread of a one-thread `pool` until `gate` opens;
+/// returns once the job runs.
+pub fn hold_only_thread(pool: &Pool, gate: &Arc<Gate>) -> Run<()> {
+    let holder = held(pool, 1, gate).remove(0);
+    wait_stats(pool, "the only thread busy", |s| s.running == 1);
+    holder
+}
+
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + DEADLINE;
     while !cond() {
