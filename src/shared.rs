@@ -515,7 +515,8 @@ impl State {
             top.spinning.store(true, Ordering::Relaxed);
             self.spinners += 1;
             top.cv.notify_one();
-        } else if self.queue_live <= 1 && self.starting == 0 && self.threads < self.max_threads {
+        } else if self.threads == 1 && self.max_threads > 1 {
+            // This is the pool's only thread: start the second spinner.
             self.reserve(1);
         }
     }

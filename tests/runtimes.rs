@@ -161,6 +161,32 @@ fn panics_resume_in_the_awaiting_task_under_every_executor() {
     });
 }
 
+/// A stream of one-at-a-time jobs (the spinner relay's case) uses at most
+/// two threads, one spinning for the next job, and the pool then parks.
+#[test]
+fn sequential_jobs_stay_on_two_threads_under_every_executor() {
+    on_every_executor(|_| async {
+        let pool = pool(8);
+        let mut ids = std::collections::HashSet::new();
+        for _ in 0..sized(200, 20) {
+            ids.insert(pool.run(|| thread::current().id()).await);
+        }
+        assert!(
+            ids.len() <= 2,
+            "one-at-a-time jobs ran on {} threads",
+            ids.len()
+        );
+        let stats = pool.stats();
+        assert!(
+            stats.threads <= 2 && stats.spinning_threads <= 2,
+            "{stats:?}"
+        );
+        wait_stats(&pool, "the idle threads parked", |s| {
+            s.spinning_threads == 0
+        });
+    });
+}
+
 #[test]
 fn tokio_multi_thread_tasks_share_a_pool() {
     guard(|| {
