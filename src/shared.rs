@@ -43,7 +43,9 @@ use crate::builder::Config;
 use crate::job::{compact, After, Loc, Task};
 use crate::limiter::LimiterShared;
 use crate::stats::Stats;
-use crate::sync::{Arc, AtomicBool, AtomicU8, AtomicUsize, Condvar, Mutex, MutexGuard, Ordering};
+use crate::sync::{
+    Arc, AtomicBool, AtomicU8, AtomicUsize, Condvar, Event, Mutex, MutexGuard, Ordering,
+};
 use crate::worker;
 
 /// An idle worker thread, as seen from the idle stack.
@@ -56,8 +58,10 @@ use crate::worker;
 ///
 /// Whoever pops a thread off the stack sets `notified`, under the pool lock.
 /// A thread that is `spinning` watches `notified` without the lock and needs
-/// no condvar notify; it clears `spinning` under the lock before it parks, so
-/// a popper always knows whether a notify is needed. `spinning` is set under
+/// no [`Event`] notify; it clears `spinning` under the lock before it parks,
+/// so a popper always knows whether a notify is needed. A parked thread
+/// re-checks `notified` under the lock after every wake-up: a notify's
+/// permit may outlive what it announced. `spinning` is set under
 /// the lock too: by the thread going idle, or by a spinner handed work that
 /// relays spinning to the parked thread on top of the stack, and then
 /// notifies it: until it wakes, that notify stands in for a popper's.
@@ -65,7 +69,7 @@ use crate::worker;
 /// Spinning threads stay at the top of the stack, so a job goes to one of
 /// them while any spins.
 pub(crate) struct Parker {
-    pub(crate) cv: Condvar,
+    pub(crate) event: Event,
     // ORDERING: written under the pool lock with Release; read by the spinning
     // thread with Acquire outside it, and under the lock otherwise.
     pub(crate) notified: AtomicU8,
@@ -83,15 +87,15 @@ pub(crate) const WAKE: u8 = 2;
 impl Parker {
     pub(crate) fn new() -> Self {
         Self {
-            cv: Condvar::new(),
+            event: Event::new(),
             notified: AtomicU8::new(NONE),
             spinning: AtomicBool::new(false),
             warmth: AtomicUsize::new(0),
         }
     }
 
-    /// Hands `why` over; returns whether the thread is parked and needs a
-    /// condvar notify (a spinning one sees `notified` by itself).
+    /// Hands `why` over; returns whether the thread is parked and needs an
+    /// [`Event`] notify (a spinning one sees `notified` by itself).
     fn hand(&self, why: u8) -> bool {
         self.notified.store(why, Ordering::Release);
         !self.spinning.load(Ordering::Relaxed)
@@ -99,7 +103,7 @@ impl Parker {
 
     fn notify(&self, why: u8) {
         if self.hand(why) {
-            self.cv.notify_one();
+            self.event.notify();
         }
     }
 }
@@ -211,7 +215,7 @@ impl Shared {
         let notify = std::mem::take(&mut st.notify);
         drop(st);
         for parker in notify {
-            parker.cv.notify_one();
+            parker.event.notify();
         }
         for waker in wakers {
             waker.wake();
@@ -514,7 +518,7 @@ impl State {
         if let Some(top) = self.idle.last() {
             top.spinning.store(true, Ordering::Relaxed);
             self.spinners += 1;
-            top.cv.notify_one();
+            top.event.notify();
         } else if self.threads == 1 && self.max_threads > 1 {
             // This is the pool's only thread: start the second spinner.
             self.reserve(1);

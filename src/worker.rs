@@ -142,9 +142,11 @@ fn wait_idle(st: &mut MutexGuard<'_, State>, parker: &Arc<Parker>, config: &Conf
             "a wake-up or thread start would wait for the next unlock"
         );
         timed_out = match deadline {
-            Some(deadline) if st.threads > config.min_threads => parker.cv.wait_until(st, deadline),
+            Some(deadline) if st.threads > config.min_threads => {
+                parker.event.wait_until(st, deadline)
+            }
             _ => {
-                parker.cv.wait(st);
+                parker.event.wait(st);
                 false
             }
         };
