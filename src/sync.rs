@@ -18,7 +18,8 @@
 //! for the pool lock, where it is measurably cheaper under a burst.
 //!
 //! The `Condvar` here waits on a `&mut MutexGuard` in every build (as
-//! parking_lot does); std's and loom's guard-by-value API is wrapped.
+//! parking_lot does); std's and loom's guard-by-value API is wrapped once,
+//! in `guarded`, for Miri, loom and [`Event`].
 
 #![allow(dead_code)]
 
@@ -67,100 +68,51 @@ pub(crate) fn wake_after(
 /// park: the permit keeps it. A permit may also outlive the condition it
 /// announced (a notify to a thread that was about to park anyway), so a
 /// waiter re-checks its condition under the pool lock after every wake-up.
+///
+/// Built on std's locks (loom's under loom) through [`guarded`], whatever
+/// backs the pool lock.
 pub(crate) struct Event {
-    permit: event_imp::Mutex<bool>,
-    cv: event_imp::Condvar,
+    permit: guarded::Mutex<bool>,
+    cv: guarded::Condvar,
 }
 
 impl Event {
     pub(crate) fn new() -> Self {
         Self {
-            permit: event_imp::Mutex::new(false),
-            cv: event_imp::Condvar::new(),
+            permit: guarded::Mutex::new(false),
+            cv: guarded::Condvar::new(),
         }
     }
 
-    /// Releases `guard`'s lock, waits for the permit and consumes it, then
-    /// re-takes the lock.
-    pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>) {
+    /// Releases `guard`'s lock, waits for the permit (until `deadline`, if
+    /// one is given) and consumes it, then re-takes the lock. Returns
+    /// `true` if the deadline passed first (no permit was consumed).
+    pub(crate) fn wait<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Option<Instant>) -> bool {
         unlocked(guard, || {
-            let mut permit = event_imp::lock(&self.permit);
-            while !std::mem::take(&mut *permit) {
-                permit = event_imp::wait(&self.cv, permit, None);
-            }
-        });
-    }
-
-    /// Like [`wait`](Event::wait), but gives up at `deadline`; returns
-    /// `true` if it did (no permit was consumed).
-    pub(crate) fn wait_until<T>(&self, guard: &mut MutexGuard<'_, T>, deadline: Instant) -> bool {
-        unlocked(guard, || {
-            let mut permit = event_imp::lock(&self.permit);
+            let mut permit = self.permit.lock();
+            let mut timed_out = false;
             loop {
                 if std::mem::take(&mut *permit) {
                     return false;
                 }
-                let now = Instant::now();
-                if now >= deadline {
+                if timed_out {
                     return true;
                 }
-                permit = event_imp::wait(&self.cv, permit, Some(deadline - now));
+                timed_out = match deadline {
+                    None => {
+                        self.cv.wait(&mut permit);
+                        false
+                    }
+                    Some(deadline) => self.cv.wait_until(&mut permit, deadline),
+                };
             }
         })
     }
 
     /// Grants the permit and wakes the waiter, if one waits.
     pub(crate) fn notify(&self) {
-        *event_imp::lock(&self.permit) = true;
+        *self.permit.lock() = true;
         self.cv.notify_one();
-    }
-}
-
-/// [`Event`]'s primitives: std's (futex-based, no global table) outside
-/// loom. No user code runs under these locks, so poisoning is ignored.
-#[cfg(not(threadbridge_loom))]
-mod event_imp {
-    pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
-    use std::time::Duration;
-
-    pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-        mutex.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn wait<'a, T>(
-        cv: &Condvar,
-        guard: MutexGuard<'a, T>,
-        timeout: Option<Duration>,
-    ) -> MutexGuard<'a, T> {
-        match timeout {
-            None => cv.wait(guard).unwrap_or_else(|e| e.into_inner()),
-            Some(timeout) => {
-                cv.wait_timeout(guard, timeout)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0
-            }
-        }
-    }
-}
-
-/// Under loom, time is the model's to control (see the loom
-/// `Condvar::wait_until` below): a wait with a timeout still ahead is an
-/// untimed wait; a deadline already past never waits at all.
-#[cfg(threadbridge_loom)]
-mod event_imp {
-    pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
-    use std::time::Duration;
-
-    pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-        mutex.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn wait<'a, T>(
-        cv: &Condvar,
-        guard: MutexGuard<'a, T>,
-        _timeout: Option<Duration>,
-    ) -> MutexGuard<'a, T> {
-        cv.wait(guard).unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -226,10 +178,17 @@ mod imp {
     }
 }
 
-/// std (under Miri) and loom share one guard-by-value wrapper.
+/// The locks of Miri and loom builds, and [`Event`]'s in every build: std's
+/// (loom's under loom), wrapped so that a [`Condvar`](guarded::Condvar)
+/// waits on a `&mut MutexGuard` as parking_lot's does.
 #[cfg(any(miri, threadbridge_loom))]
 mod imp {
+    pub(crate) use super::guarded::{unlocked, Condvar, Mutex, MutexGuard};
     pub(crate) use super::thread_imp::*;
+}
+
+/// std's locks (loom's under loom) with parking_lot's guard-in-place API.
+mod guarded {
     use std::ops::{Deref, DerefMut};
     use std::time::Instant;
 
@@ -357,9 +316,9 @@ mod tests {
         event.notify(); // permits do not add up
         let mut guard = lock.lock();
         let far = Instant::now() + Duration::from_secs(60);
-        assert!(!event.wait_until(&mut guard, far), "the permit was lost");
+        assert!(!event.wait(&mut guard, Some(far)), "the permit was lost");
         let soon = Instant::now() + Duration::from_millis(10);
-        assert!(event.wait_until(&mut guard, soon), "the permit was used up");
+        assert!(event.wait(&mut guard, Some(soon)), "the permit was used up");
     }
 
     #[test]
@@ -375,7 +334,7 @@ mod tests {
         let mut guard = shared.0.lock();
         let deadline = Instant::now() + Duration::from_secs(60);
         while !*guard {
-            assert!(!shared.1.wait_until(&mut guard, deadline), "never notified");
+            assert!(!shared.1.wait(&mut guard, Some(deadline)), "never notified");
         }
         drop(guard);
         notifier.join().unwrap();

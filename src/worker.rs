@@ -141,15 +141,9 @@ fn wait_idle(st: &mut MutexGuard<'_, State>, parker: &Arc<Parker>, config: &Conf
             st.nothing_deferred(),
             "a wake-up or thread start would wait for the next unlock"
         );
-        timed_out = match deadline {
-            Some(deadline) if st.threads > config.min_threads => {
-                parker.event.wait_until(st, deadline)
-            }
-            _ => {
-                parker.event.wait(st);
-                false
-            }
-        };
+        // Only a thread above `min_threads` can expire.
+        let expiry = deadline.filter(|_| st.threads > config.min_threads);
+        timed_out = parker.event.wait(st, expiry);
     }
 }
 
