@@ -18,7 +18,8 @@
 //!   one at a time and in a burst of 1000. Goal: limiter within 1.2x of run.
 //! - after criterion, a table of CPU time per job (all threads of the process,
 //!   from `CLOCK_PROCESS_CPUTIME_ID`) next to wall time per job, because a
-//!   pool that spins looks fast in wall time and costs cores.
+//!   pool that spins looks fast in wall time and costs cores; then the
+//!   limiter against plain `run` once more, interleaved round by round.
 //!
 //! `cargo bench --bench peers` runs it all (about 4 minutes on 2 cores);
 //! `cargo bench --bench peers -- cpu` runs only the CPU table; any other filter
@@ -36,7 +37,7 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use futures::executor::block_on;
 use futures::future::join_all;
 
-use common::{micros, Args, BoxFut, Contender};
+use common::{median, micros, Args, BoxFut, Contender};
 
 /// The thread cap of every contender (anyio's `CapacityLimiter` default).
 /// smol's `blocking` has one process-global pool; it is set to this cap too.
@@ -244,6 +245,66 @@ fn cpu_table(contenders: &[Contender], lim: &LimiterContenders) {
     }
 }
 
+/// Limiter against plain `run`, interleaved: rounds alternate between the
+/// two (and which goes first), so a stretch in which this VM schedules
+/// badly hits both alike. Criterion measures one after the other; on 2
+/// vCPUs a burst of 1000 has a millisecond tail in some bursts (see the
+/// README), and how often it strikes drifts over minutes, which moves
+/// criterion's ratio between runs. Medians of per-round times isolate what
+/// the limiter adds.
+fn limiter_interleaved(lim: &LimiterContenders) {
+    const ROUNDS: usize = 400;
+    const SINGLES: usize = 200;
+    let variants = ["threadbridge_run", "threadbridge_limiter"];
+    let time = |body: &mut dyn FnMut()| {
+        let start = Instant::now();
+        body();
+        micros(start.elapsed())
+    };
+    // [variant][latency | burst]: microseconds per job, one entry per round.
+    let mut per_job = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+    for round in 0..ROUNDS + ROUNDS / 10 {
+        for k in 0..2 {
+            let v = (k + round) % 2;
+            let variant = variants[v];
+            let latency = time(&mut || {
+                for _ in 0..SINGLES {
+                    black_box(block_on(lim.submit(variant, trivial(1))));
+                }
+            });
+            let burst = time(&mut || {
+                black_box(block_on(burst(LIMITER_BURST, |i| {
+                    lim.submit(variant, trivial(i))
+                })));
+            });
+            if round >= ROUNDS / 10 {
+                // the first tenth warms up
+                per_job[v][0].push(latency / SINGLES as f64);
+                per_job[v][1].push(burst / LIMITER_BURST as f64);
+            }
+        }
+    }
+    let [mut run, mut limited] = per_job;
+    println!();
+    println!(
+        "limiter vs run, interleaved: {ROUNDS} rounds of {SINGLES} jobs one at a time and \
+         one burst of {LIMITER_BURST}; median µs per job"
+    );
+    println!();
+    println!(
+        "| {:<12} | {:>10} | {:>10} | {:>7} |",
+        "workload", "run", "limiter", "ratio"
+    );
+    println!("|{:-<14}|{:->12}|{:->12}|{:->9}|", "", ":", ":", ":");
+    for (i, workload) in ["latency", "burst1000"].into_iter().enumerate() {
+        let (r, l) = (median(&mut run[i]), median(&mut limited[i]));
+        println!(
+            "| {workload:<12} | {r:>10.3} | {l:>10.3} | {:>6.2}x |",
+            l / r
+        );
+    }
+}
+
 /// CPU time used over one second by the idle threads of the threadbridge
 /// pools (named `threadbridge-*`), from `/proc/self/task/*/stat` (10 ms
 /// clock ticks): an idle pool must not spin.
@@ -302,6 +363,7 @@ fn main() {
     // criterion filter that doesn't mention "cpu" was given.
     if args.bench_mode && !args.list && args.selects("cpu") {
         cpu_table(&contenders, &limiters);
+        limiter_interleaved(&limiters);
         idle_cpu();
     }
 }
