@@ -117,6 +117,11 @@ pub(crate) trait Job: Send + Sync {
     /// to `wakes`, to be woken after the lock is released.
     fn refuse(&self, err: &Arc<io::Error>, wakes: &mut Vec<Waker>) -> bool;
     fn limiter(&self) -> Option<&Arc<LimiterShared>>;
+    /// Under the pool lock: where the job waits. A job withdrawn, refused
+    /// or claimed is `Started` by the time the pool lock is released, so
+    /// for a job in a queue `loc() == its queue` means it still waits,
+    /// without locking its slot as [`is_pending`](Job::is_pending) does.
+    fn loc(&self) -> Loc;
     fn set_loc(&self, loc: Loc);
     /// A nested `Run` waiting on its limiter is woken when granted, so it
     /// can take its job back inline (see [`RunHandle::run_inline`]): the
@@ -161,9 +166,11 @@ pub(crate) struct JobCell<W: Work> {
     // ORDERING: written and read only under the pool lock.
     loc: AtomicU8,
     // ORDERING: `abandoned` and `wants_inline` belong to the slot, and are
-    // only accessed with its lock held; they sit beside `loc` outside it
-    // because there they share padding: the cell is 72 bytes, not 80, a
-    // smaller allocator size class for every job.
+    // only accessed with its lock held — `wants_inline` is also only set
+    // with the pool lock held, so under that lock it may be read alone.
+    // They sit beside `loc` outside the slot because there they share
+    // padding: the cell is 72 bytes, not 80, a smaller allocator size class
+    // for every job.
     abandoned: AtomicBool,
     wants_inline: AtomicBool,
     limiter: Option<Arc<LimiterShared>>,
@@ -207,14 +214,6 @@ impl<W: Work> JobCell<W> {
                 slot.stage = other;
                 None
             }
-        }
-    }
-
-    fn loc(&self) -> Loc {
-        match self.loc.load(Ordering::Relaxed) {
-            0 => Loc::Limiter,
-            1 => Loc::Queue,
-            _ => Loc::Started,
         }
     }
 
@@ -285,15 +284,25 @@ impl<W: Work> Job for JobCell<W> {
         self.limiter.as_ref()
     }
 
+    fn loc(&self) -> Loc {
+        match self.loc.load(Ordering::Relaxed) {
+            0 => Loc::Limiter,
+            1 => Loc::Queue,
+            _ => Loc::Started,
+        }
+    }
+
     fn set_loc(&self, loc: Loc) {
         self.loc.store(loc as u8, Ordering::Relaxed);
     }
 
     fn inline_waker(&self) -> Option<Waker> {
-        let slot = self.slot.lock();
-        slot.waker
-            .clone()
-            .filter(|_| self.wants_inline.load(Ordering::Relaxed))
+        // Set under the pool lock, which the caller holds: most granted
+        // jobs are not nested, and their slot need not be locked.
+        if !self.wants_inline.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.slot.lock().waker.clone()
     }
 
     fn execute(self: Arc<Self>, worker: Option<&Arc<Parker>>) -> After {

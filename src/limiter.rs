@@ -233,24 +233,34 @@ impl fmt::Debug for Limiter {
     }
 }
 
+/// What a limiter did with a new job.
+pub(crate) enum Admit {
+    /// It holds a token: queue it on the pool.
+    Token,
+    /// It waits for a token.
+    Waiting,
+    /// No token is free and the caller would not wait.
+    Full,
+}
+
 /// All of these are called with the pool lock held.
 impl LimiterShared {
-    /// Takes a token if one is free and nobody waits for one (FIFO).
-    pub(crate) fn try_acquire(&self) -> bool {
+    /// Takes a token for a new job if one is free and nobody waits for one
+    /// (FIFO); else, unless `try_only`, makes the job (from `job`) a waiter.
+    pub(crate) fn admit(&self, job: impl FnOnce() -> Task, try_only: bool) -> Admit {
         let mut st = self.state.lock();
         if st.running < st.limit && st.waiting == 0 {
             st.running += 1;
-            true
+            Admit::Token
+        } else if try_only {
+            Admit::Full
         } else {
-            false
+            let job = job();
+            job.set_loc(Loc::Limiter);
+            st.waiters.push_back(job);
+            st.waiting += 1;
+            Admit::Waiting
         }
-    }
-
-    pub(crate) fn push_waiter(&self, job: Task) {
-        job.set_loc(Loc::Limiter);
-        let mut st = self.state.lock();
-        st.waiters.push_back(job);
-        st.waiting += 1;
     }
 
     /// Returns one token; if that frees one for the oldest live waiter,
@@ -286,7 +296,10 @@ impl LimiterState {
             return None;
         }
         while let Some(job) = self.waiters.pop_front() {
-            if job.is_pending() {
+            // Not `is_pending`: that locks the job, and this runs for every
+            // job that waited, under the pool lock.
+            debug_assert_eq!(job.is_pending(), job.loc() == Loc::Limiter);
+            if job.loc() == Loc::Limiter {
                 self.waiting -= 1;
                 self.running += 1;
                 return Some(job);

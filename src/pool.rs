@@ -8,7 +8,7 @@ use crate::cancel::CancelToken;
 use crate::error::{Error, TryRunError};
 use crate::iter::{Iter, DEFAULT_ITER_CAPACITY};
 use crate::job::{Cancellable, JobCell, Plain, Task, Work};
-use crate::limiter::{Limiter, LimiterShared};
+use crate::limiter::{Admit, Limiter, LimiterShared};
 use crate::run::Run;
 use crate::shared::Shared;
 use crate::shutdown::Shutdown;
@@ -367,20 +367,13 @@ pub(crate) fn submit<W: Work>(
     let accepted = if try_only && !st.has_room(shared.config.queue_capacity) {
         false
     } else {
-        match limiter {
-            None => {
+        match limiter.map(|limiter| limiter.admit(task, try_only)) {
+            None | Some(Admit::Token) => {
                 st.enqueue(task(), true);
                 true
             }
-            Some(limiter) if limiter.try_acquire() => {
-                st.enqueue(task(), true);
-                true
-            }
-            Some(_) if try_only => false,
-            Some(limiter) => {
-                limiter.push_waiter(task());
-                true
-            }
+            Some(Admit::Waiting) => true,
+            Some(Admit::Full) => false,
         }
     };
     if !accepted {
