@@ -192,16 +192,20 @@ fn a_dropped_waiter_never_runs_and_leaves_the_queue_at_once() {
             let ran = ran.clone();
             limiter.run(move || ran.store(true, Ordering::SeqCst))
         };
-        wait_until("one waiter", || limiter.stats().waiting == 1);
+        // Queued behind the dropped one, so that one's entry stays in the
+        // queue as a tombstone the next token must pass over.
+        let behind = limiter.run(|| 7);
+        wait_until("two waiters", || limiter.stats().waiting == 2);
         drop(waiter);
         assert_eq!(
             limiter.stats().waiting,
-            0,
-            "the dropped waiter is still queued"
+            1,
+            "the dropped waiter is still counted"
         );
         assert_eq!(pool.stats().cancelled, 1, "{:?}", pool.stats());
         gate.open();
         block_on(first);
+        assert_eq!(block_on(behind), 7, "the waiter behind it got the token");
         // Another job through the same limiter runs after where the dropped
         // one would have.
         block_on(limiter.run(|| ()));

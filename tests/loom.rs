@@ -247,6 +247,31 @@ fn limiter_tokens_are_never_lost_or_doubled() {
     });
 }
 
+/// 5. A waiter dropped while another waits behind it stays in the queue as a
+/// tombstone: the released token must pass over it to the live waiter.
+#[test]
+fn dropped_waiter_ahead_of_a_live_one_is_passed_over() {
+    loom::model(|| {
+        let pool = pool(1);
+        let limiter = pool.limiter(1);
+        let gate = Gate::default();
+        let g = gate.clone();
+        let holder = limiter.run(move || g.wait()); // takes the token at submit
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let dropped = limiter.run(move || r.store(1, SeqCst));
+        let live = limiter.run(|| 3);
+        drop(dropped);
+        gate.open();
+        assert_eq!(block_on(live), 3, "the live waiter got the token");
+        block_on(holder);
+        finish(&pool);
+        assert_eq!(ran.load(SeqCst), 0, "a dropped waiter ran");
+        let stats = limiter.stats();
+        assert_eq!((stats.running, stats.waiting), (0, 0), "every token back");
+    });
+}
+
 /// 5. set_limit raised while a waiter waits: the waiter is granted at once.
 #[test]
 fn raised_limit_grants_waiter() {
