@@ -21,7 +21,7 @@ use loom::future::block_on;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::sync::{Condvar, Mutex};
 use loom::thread;
-use threadbridge::{Pool, Run, TryRunError};
+use threadbridge::{Limiter, Pool, Run, TryRunError};
 
 const LONG: Duration = Duration::from_secs(3600);
 
@@ -247,16 +247,23 @@ fn limiter_tokens_are_never_lost_or_doubled() {
     });
 }
 
+/// A pool of `threads` and a limiter of 1 whose only token a gated job
+/// takes at submit: whatever the limiter runs next waits for that token.
+fn held_limiter(threads: usize) -> (Pool, Limiter, Gate, Run<()>) {
+    let pool = pool(threads);
+    let limiter = pool.limiter(1);
+    let gate = Gate::default();
+    let g = gate.clone();
+    let holder = limiter.run(move || g.wait());
+    (pool, limiter, gate, holder)
+}
+
 /// 5. A waiter dropped while another waits behind it stays in the queue as a
 /// tombstone: the released token must pass over it to the live waiter.
 #[test]
 fn dropped_waiter_ahead_of_a_live_one_is_passed_over() {
     loom::model(|| {
-        let pool = pool(1);
-        let limiter = pool.limiter(1);
-        let gate = Gate::default();
-        let g = gate.clone();
-        let holder = limiter.run(move || g.wait()); // takes the token at submit
+        let (pool, limiter, gate, holder) = held_limiter(1);
         let ran = Arc::new(AtomicUsize::new(0));
         let r = ran.clone();
         let dropped = limiter.run(move || r.store(1, SeqCst));
@@ -276,11 +283,7 @@ fn dropped_waiter_ahead_of_a_live_one_is_passed_over() {
 #[test]
 fn raised_limit_grants_waiter() {
     loom::model(|| {
-        let pool = pool(2);
-        let limiter = pool.limiter(1);
-        let gate = Gate::default();
-        let g = gate.clone();
-        let holder = limiter.run(move || g.wait());
+        let (pool, limiter, gate, holder) = held_limiter(2);
         let waiter = limiter.run(|| 2);
         let l = limiter.clone();
         let setter = thread::spawn(move || l.set_limit(2).unwrap());
