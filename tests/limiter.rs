@@ -175,7 +175,7 @@ fn an_abandoned_running_job_keeps_its_token_until_it_returns() {
 }
 
 #[test]
-fn a_dropped_waiter_never_runs_and_leaves_the_queue_at_once() {
+fn a_dropped_waiter_never_runs_and_the_next_token_passes_over_it() {
     guard(|| {
         let pool = pool(4);
         let limiter = pool.limiter(1);
