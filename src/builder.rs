@@ -1,65 +1,26 @@
-//! [`Builder`]: every setting of a pool, its default and where the default
-//! comes from; the `THREADBRIDGE_MAX_THREADS` environment variable.
+//! [`Builder`]: how a user sets up a [`Pool`] (the settings themselves,
+//! and their defaults, are in `config.rs`).
 
 use std::any::Any;
 use std::fmt;
 use std::time::Duration;
 
+use crate::config::Config;
 use crate::error::Error;
 use crate::pool::Pool;
 use crate::sync::Arc;
 
-/// Default cap on worker threads: 40, the size of the `CapacityLimiter`
-/// behind anyio's `to_thread.run_sync` (and so Starlette's and FastAPI's
-/// `run_in_threadpool`).
-///
-/// # Examples
-/// ```
-/// let pool = threadbridge::Pool::builder().build()?;
-/// assert_eq!(pool.stats().max_threads, threadbridge::DEFAULT_MAX_THREADS);
-/// # Ok::<(), threadbridge::Error>(())
-/// ```
-pub const DEFAULT_MAX_THREADS: usize = 40;
-
-/// Default idle time before a thread above `min_threads` exits: 10 s, as in
-/// tokio's blocking pool (smol's `blocking` uses 500 ms).
-///
-/// # Examples
-/// ```
-/// // Keep idle threads for a minute instead.
-/// let pool = threadbridge::Pool::builder()
-///     .keep_alive(threadbridge::DEFAULT_KEEP_ALIVE * 6)
-///     .build()?;
-/// # Ok::<(), threadbridge::Error>(())
-/// ```
-pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
-
-/// The environment variable that sets the global pool's `max_threads` when
-/// it is built lazily.
-///
-/// # Examples
-/// ```
-/// assert_eq!(threadbridge::MAX_THREADS_ENV, "THREADBRIDGE_MAX_THREADS");
-/// // THREADBRIDGE_MAX_THREADS=8 ./server   caps the global pool at 8 threads
-/// ```
-pub const MAX_THREADS_ENV: &str = "THREADBRIDGE_MAX_THREADS";
-
-pub(crate) type Hook = Arc<dyn Fn() + Send + Sync>;
-pub(crate) type PanicHook = Arc<dyn Fn(Box<dyn Any + Send>) + Send + Sync>;
-pub(crate) type NameFn = Arc<dyn Fn(usize) -> String + Send + Sync>;
-
-/// The settings a pool is built with (fixed for its life, but for
-/// `max_threads`, which lives in the pool's state).
-pub(crate) struct Config {
-    pub(crate) max_threads: usize,
-    pub(crate) min_threads: usize,
-    pub(crate) keep_alive: Duration,
-    pub(crate) queue_capacity: usize,
-    pub(crate) thread_name: NameFn,
-    pub(crate) stack_size: Option<usize>,
-    pub(crate) on_thread_start: Option<Hook>,
-    pub(crate) on_thread_stop: Option<Hook>,
-    pub(crate) on_panic: Option<PanicHook>,
+impl Pool {
+    /// A [`Builder`] with the default settings.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = threadbridge::Pool::builder().max_threads(8).build()?;
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
 }
 
 /// Configures and builds a [`Pool`].
@@ -83,15 +44,7 @@ pub(crate) struct Config {
 /// ```
 #[must_use = "a Builder does nothing until `build` is called"]
 pub struct Builder {
-    max_threads: usize,
-    min_threads: usize,
-    keep_alive: Duration,
-    queue_capacity: usize,
-    thread_name: Option<NameFn>,
-    stack_size: Option<usize>,
-    on_thread_start: Option<Hook>,
-    on_thread_stop: Option<Hook>,
-    on_panic: Option<PanicHook>,
+    config: Config,
 }
 
 impl Default for Builder {
@@ -103,11 +56,11 @@ impl Default for Builder {
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")
-            .field("max_threads", &self.max_threads)
-            .field("min_threads", &self.min_threads)
-            .field("keep_alive", &self.keep_alive)
-            .field("queue_capacity", &self.queue_capacity)
-            .field("stack_size", &self.stack_size)
+            .field("max_threads", &self.config.max_threads)
+            .field("min_threads", &self.config.min_threads)
+            .field("keep_alive", &self.config.keep_alive)
+            .field("queue_capacity", &self.config.queue_capacity)
+            .field("stack_size", &self.config.stack_size)
             .finish_non_exhaustive()
     }
 }
@@ -123,20 +76,12 @@ impl Builder {
     /// ```
     pub fn new() -> Self {
         Self {
-            max_threads: DEFAULT_MAX_THREADS,
-            min_threads: 0,
-            keep_alive: DEFAULT_KEEP_ALIVE,
-            queue_capacity: usize::MAX,
-            thread_name: None,
-            stack_size: None,
-            on_thread_start: None,
-            on_thread_stop: None,
-            on_panic: None,
+            config: Config::new(),
         }
     }
 
     /// The most worker threads alive at once; default
-    /// [`DEFAULT_MAX_THREADS`] (40). `0` is an error at `build`.
+    /// [`DEFAULT_MAX_THREADS`](crate::DEFAULT_MAX_THREADS) (40). `0` is an error at `build`.
     ///
     /// # Examples
     /// ```
@@ -146,7 +91,7 @@ impl Builder {
     /// # Ok::<(), threadbridge::Error>(())
     /// ```
     pub fn max_threads(mut self, n: usize) -> Self {
-        self.max_threads = n;
+        self.config.max_threads = n;
         self
     }
 
@@ -160,12 +105,12 @@ impl Builder {
     /// # Ok::<(), threadbridge::Error>(())
     /// ```
     pub fn min_threads(mut self, n: usize) -> Self {
-        self.min_threads = n;
+        self.config.min_threads = n;
         self
     }
 
     /// How long a thread above `min_threads` stays idle before it exits;
-    /// default [`DEFAULT_KEEP_ALIVE`] (10 s).
+    /// default [`DEFAULT_KEEP_ALIVE`](crate::DEFAULT_KEEP_ALIVE) (10 s).
     ///
     /// # Examples
     /// ```
@@ -176,7 +121,7 @@ impl Builder {
     /// # Ok::<(), threadbridge::Error>(())
     /// ```
     pub fn keep_alive(mut self, d: Duration) -> Self {
-        self.keep_alive = d;
+        self.config.keep_alive = d;
         self
     }
 
@@ -204,7 +149,7 @@ impl Builder {
     /// # Ok::<(), threadbridge::Error>(())
     /// ```
     pub fn queue_capacity(mut self, n: usize) -> Self {
-        self.queue_capacity = n;
+        self.config.queue_capacity = n;
         self
     }
 
@@ -223,7 +168,7 @@ impl Builder {
     /// # }).unwrap();
     /// ```
     pub fn thread_name(mut self, f: impl Fn(usize) -> String + Send + Sync + 'static) -> Self {
-        self.thread_name = Some(Arc::new(f));
+        self.config.thread_name = Arc::new(f);
         self
     }
 
@@ -238,7 +183,7 @@ impl Builder {
     /// # Ok::<(), threadbridge::Error>(())
     /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
-        self.stack_size = Some(bytes);
+        self.config.stack_size = Some(bytes);
         self
     }
 
@@ -258,7 +203,7 @@ impl Builder {
     /// # Ok::<(), threadbridge::Error>(())
     /// ```
     pub fn on_thread_start(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
-        self.on_thread_start = Some(Arc::new(f));
+        self.config.on_thread_start = Some(Arc::new(f));
         self
     }
 
@@ -278,7 +223,7 @@ impl Builder {
     /// # Ok::<(), threadbridge::Error>(())
     /// ```
     pub fn on_thread_stop(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
-        self.on_thread_stop = Some(Arc::new(f));
+        self.config.on_thread_stop = Some(Arc::new(f));
         self
     }
 
@@ -299,7 +244,7 @@ impl Builder {
     /// # Ok::<(), threadbridge::Error>(())
     /// ```
     pub fn on_panic(mut self, f: impl Fn(Box<dyn Any + Send>) + Send + Sync + 'static) -> Self {
-        self.on_panic = Some(Arc::new(f));
+        self.config.on_panic = Some(Arc::new(f));
         self
     }
 
@@ -317,64 +262,7 @@ impl Builder {
     /// # Ok::<(), threadbridge::Error>(())
     /// ```
     pub fn build(self) -> Result<Pool, Error> {
-        Pool::from_config(self.into_config()?)
-    }
-
-    /// Builds the pool and installs it as the global one used by
-    /// [`run`](crate::run), [`limiter`](crate::limiter) and
-    /// [`global`](crate::global).
-    ///
-    /// # Errors
-    /// The errors of [`build`](Builder::build), and an error if the global
-    /// pool already exists (it is built lazily by the first use).
-    ///
-    /// # Examples
-    /// ```
-    /// threadbridge::Pool::builder().max_threads(8).build_global()?;
-    /// assert_eq!(threadbridge::global().stats().max_threads, 8);
-    /// assert!(threadbridge::Pool::builder().build_global().is_err());
-    /// # Ok::<(), threadbridge::Error>(())
-    /// ```
-    pub fn build_global(self) -> Result<(), Error> {
-        crate::global::install(self)
-    }
-
-    fn into_config(self) -> Result<Config, Error> {
-        if self.max_threads == 0 {
-            return Err(Error::invalid("max_threads must be at least 1, got 0"));
-        }
-        if self.min_threads > self.max_threads {
-            return Err(Error::invalid(format!(
-                "min_threads must be at most max_threads ({}), got {}",
-                self.max_threads, self.min_threads
-            )));
-        }
-        Ok(Config {
-            max_threads: self.max_threads,
-            min_threads: self.min_threads,
-            keep_alive: self.keep_alive,
-            queue_capacity: self.queue_capacity,
-            thread_name: self
-                .thread_name
-                .unwrap_or_else(|| Arc::new(|i| format!("threadbridge-{i}"))),
-            stack_size: self.stack_size,
-            on_thread_start: self.on_thread_start,
-            on_thread_stop: self.on_thread_stop,
-            on_panic: self.on_panic,
-        })
-    }
-}
-
-/// Parses the value of [`MAX_THREADS_ENV`]; `None` when it is unset.
-pub(crate) fn max_threads_from_env() -> Result<Option<usize>, Error> {
-    let Some(raw) = std::env::var_os(MAX_THREADS_ENV) else {
-        return Ok(None);
-    };
-    let text = raw.to_string_lossy();
-    match text.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(Some(n)),
-        _ => Err(Error::invalid(format!(
-            "{MAX_THREADS_ENV} must be a positive integer, got {text:?}"
-        ))),
+        self.config.validate()?;
+        Pool::from_config(self.config)
     }
 }

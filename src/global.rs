@@ -1,11 +1,20 @@
 //! The global pool behind [`run`](crate::run): built lazily, sized by
-//! `THREADBRIDGE_MAX_THREADS`, or installed by
-//! [`Builder::build_global`](crate::Builder::build_global).
+//! [`MAX_THREADS_ENV`], or installed by [`Builder::build_global`].
 
-use crate::builder::{max_threads_from_env, Builder, DEFAULT_MAX_THREADS};
+use crate::builder::Builder;
 use crate::error::Error;
 use crate::pool::Pool;
 use crate::sync::OnceLock;
+
+/// The environment variable that sets the global pool's `max_threads` when
+/// it is built lazily.
+///
+/// # Examples
+/// ```
+/// assert_eq!(threadbridge::MAX_THREADS_ENV, "THREADBRIDGE_MAX_THREADS");
+/// // THREADBRIDGE_MAX_THREADS=8 ./server   caps the global pool at 8 threads
+/// ```
+pub const MAX_THREADS_ENV: &str = "THREADBRIDGE_MAX_THREADS";
 
 static GLOBAL: OnceLock<Pool> = OnceLock::new();
 
@@ -14,22 +23,53 @@ pub(crate) fn get() -> &'static Pool {
 }
 
 fn build_lazily() -> Pool {
-    let max = match max_threads_from_env() {
-        Ok(max) => max.unwrap_or(DEFAULT_MAX_THREADS),
+    let builder = match max_threads_from_env() {
+        Ok(Some(max)) => Builder::new().max_threads(max),
+        Ok(None) => Builder::new(),
         Err(err) => panic!("threadbridge: cannot build the global pool: {err}"),
     };
-    Builder::new()
-        .max_threads(max)
+    builder
         .build()
         .unwrap_or_else(|err| panic!("threadbridge: cannot build the global pool: {err}"))
 }
 
-pub(crate) fn install(builder: Builder) -> Result<(), Error> {
-    if GLOBAL.get().is_some() {
-        return Err(Error::global_exists());
+impl Builder {
+    /// Builds the pool and installs it as the global one used by
+    /// [`run`](crate::run), [`limiter`](crate::limiter) and
+    /// [`global`](crate::global).
+    ///
+    /// # Errors
+    /// The errors of [`build`](Builder::build), and an error if the global
+    /// pool already exists (it is built lazily by the first use).
+    ///
+    /// # Examples
+    /// ```
+    /// threadbridge::Pool::builder().max_threads(8).build_global()?;
+    /// assert_eq!(threadbridge::global().stats().max_threads, 8);
+    /// assert!(threadbridge::Pool::builder().build_global().is_err());
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
+    pub fn build_global(self) -> Result<(), Error> {
+        if GLOBAL.get().is_some() {
+            return Err(Error::global_exists());
+        }
+        let pool = self.build()?;
+        // Lost a race with another installer or a lazy build: the new pool is
+        // dropped, which closes it.
+        GLOBAL.set(pool).map_err(|_| Error::global_exists())
     }
-    let pool = builder.build()?;
-    // Lost a race with another installer or a lazy build: the new pool is
-    // dropped, which closes it.
-    GLOBAL.set(pool).map_err(|_| Error::global_exists())
+}
+
+/// Parses the value of [`MAX_THREADS_ENV`]; `None` when it is unset.
+fn max_threads_from_env() -> Result<Option<usize>, Error> {
+    let Some(raw) = std::env::var_os(MAX_THREADS_ENV) else {
+        return Ok(None);
+    };
+    let text = raw.to_string_lossy();
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(Error::invalid(format!(
+            "{MAX_THREADS_ENV} must be a positive integer, got {text:?}"
+        ))),
+    }
 }

@@ -142,6 +142,7 @@
 
 mod builder;
 mod cancel;
+mod config;
 mod error;
 mod global;
 mod iter;
@@ -157,9 +158,11 @@ mod trace;
 mod unblock;
 mod worker;
 
-pub use builder::{Builder, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_THREADS, MAX_THREADS_ENV};
+pub use builder::Builder;
 pub use cancel::CancelToken;
+pub use config::{DEFAULT_KEEP_ALIVE, DEFAULT_MAX_THREADS};
 pub use error::{Error, TryRunError};
+pub use global::MAX_THREADS_ENV;
 pub use iter::{Iter, DEFAULT_ITER_CAPACITY};
 pub use limiter::Limiter;
 pub use pool::Pool;

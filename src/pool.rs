@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use crate::builder::{Builder, Config};
 use crate::cancel::CancelToken;
+use crate::config::Config;
 use crate::error::{Error, TryRunError};
 use crate::iter::{Iter, DEFAULT_ITER_CAPACITY};
 use crate::job::{Cancellable, JobCell, Plain, Task, Work};
@@ -38,17 +38,6 @@ pub struct Pool {
 }
 
 impl Pool {
-    /// A [`Builder`] with the default settings.
-    ///
-    /// # Examples
-    /// ```
-    /// let pool = threadbridge::Pool::builder().max_threads(8).build()?;
-    /// # Ok::<(), threadbridge::Error>(())
-    /// ```
-    pub fn builder() -> Builder {
-        Builder::new()
-    }
-
     pub(crate) fn from_config(config: Config) -> Result<Self, Error> {
         let min = config.min_threads;
         let pool = Self {

@@ -39,7 +39,7 @@ use std::io;
 use std::task::Waker;
 use std::time::Instant;
 
-use crate::builder::Config;
+use crate::config::Config;
 use crate::job::{compact, After, Loc, Task};
 use crate::limiter::LimiterShared;
 use crate::stats::Stats;

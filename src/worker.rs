@@ -9,8 +9,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 use std::time::Instant;
 
-use crate::builder::Config;
-use crate::builder::Hook;
+use crate::config::Config;
+use crate::config::Hook;
 use crate::job::drop_quietly;
 use crate::job::After;
 use crate::shared::{Parker, Shared, State, NONE, WORK};

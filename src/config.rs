@@ -1,0 +1,85 @@
+//! [`Config`]: the settings a pool is built with, their defaults and where
+//! each default comes from.
+
+use std::any::Any;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::sync::Arc;
+
+/// Default cap on worker threads: 40, the size of the `CapacityLimiter`
+/// behind anyio's `to_thread.run_sync` (and so Starlette's and FastAPI's
+/// `run_in_threadpool`).
+///
+/// # Examples
+/// ```
+/// let pool = threadbridge::Pool::builder().build()?;
+/// assert_eq!(pool.stats().max_threads, threadbridge::DEFAULT_MAX_THREADS);
+/// # Ok::<(), threadbridge::Error>(())
+/// ```
+pub const DEFAULT_MAX_THREADS: usize = 40;
+
+/// Default idle time before a thread above `min_threads` exits: 10 s, as in
+/// tokio's blocking pool (smol's `blocking` uses 500 ms).
+///
+/// # Examples
+/// ```
+/// // Keep idle threads for a minute instead.
+/// let pool = threadbridge::Pool::builder()
+///     .keep_alive(threadbridge::DEFAULT_KEEP_ALIVE * 6)
+///     .build()?;
+/// # Ok::<(), threadbridge::Error>(())
+/// ```
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
+
+pub(crate) type Hook = Arc<dyn Fn() + Send + Sync>;
+pub(crate) type PanicHook = Arc<dyn Fn(Box<dyn Any + Send>) + Send + Sync>;
+pub(crate) type NameFn = Arc<dyn Fn(usize) -> String + Send + Sync>;
+
+/// The settings a pool is built with (fixed for its life, but for
+/// `max_threads`, which lives in the pool's state).
+pub(crate) struct Config {
+    pub(crate) max_threads: usize,
+    pub(crate) min_threads: usize,
+    pub(crate) keep_alive: Duration,
+    pub(crate) queue_capacity: usize,
+    pub(crate) thread_name: NameFn,
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) on_thread_start: Option<Hook>,
+    pub(crate) on_thread_stop: Option<Hook>,
+    pub(crate) on_panic: Option<PanicHook>,
+}
+
+impl Config {
+    /// The defaults: [`DEFAULT_MAX_THREADS`] threads at most, none kept
+    /// while idle, [`DEFAULT_KEEP_ALIVE`], an unbounded queue, threads named
+    /// `threadbridge-{n}` with std's stack size, no hooks.
+    pub(crate) fn new() -> Self {
+        Self {
+            max_threads: DEFAULT_MAX_THREADS,
+            min_threads: 0,
+            keep_alive: DEFAULT_KEEP_ALIVE,
+            queue_capacity: usize::MAX,
+            thread_name: Arc::new(|i| format!("threadbridge-{i}")),
+            stack_size: None,
+            on_thread_start: None,
+            on_thread_stop: None,
+            on_panic: None,
+        }
+    }
+
+    /// Checks the settings that only make sense together; the error names
+    /// the setting refused and its bound.
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.max_threads == 0 {
+            return Err(Error::invalid("max_threads must be at least 1, got 0"));
+        }
+        if self.min_threads > self.max_threads {
+            return Err(Error::invalid(format!(
+                "min_threads must be at most max_threads ({}), got {}",
+                self.max_threads, self.min_threads
+            )));
+        }
+        Ok(())
+    }
+}
