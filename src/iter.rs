@@ -10,29 +10,24 @@
 //! consumer pays one thread hand-off per half-queue of items, not one per
 //! item, and a slow one holds no thread while it works.
 //!
-//! Wake-ups follow [`register_waker`]: the stream checks the queue and
-//! registers its waker under the lock; the job pushes and takes the waker
-//! under the lock, and wakes it unlocked. A job's last look at the queue
-//! and its clearing `busy` are one critical section, and the stream starts
-//! a job in the critical section where it sees none `busy`: a refill is
-//! never left to nobody.
+//! Wake-ups and the hand-back of the iterator follow `adapter.rs`: a job's
+//! last look at the queue and its clearing `busy` are one critical section,
+//! and the stream starts a job in the critical section where it sees none
+//! `busy`: a refill is never left to nobody.
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::Future;
-use std::panic;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use futures_core::stream::{FusedStream, Stream};
 
+use crate::adapter;
 use crate::cancel::CancelToken;
-use crate::error::TryRunError;
 use crate::job::Work;
-use crate::pool::{self, Pool};
+use crate::pool::Pool;
 use crate::run::Run;
-use crate::sync::{register_waker, unlocked, wake_after, Arc, Mutex, MutexGuard};
-use crate::worker;
+use crate::sync::{register_waker, unlocked, Arc, Mutex, MutexGuard};
 
 /// How many items [`iter`](crate::iter) and [`Pool::iter`] buffer: 64, so a
 /// fast consumer pays one thread hand-off per 32 items, while the items
@@ -151,28 +146,22 @@ impl<T: Send + 'static> Work for Pump<T> {
 
     fn call(self, _: &CancelToken) {
         let Pump { core, iter } = self;
-        let mut iter = Some(iter);
-        let exit = wake_after(|| {
-            let held = iter.as_mut().expect("the job holds the iterator");
-            let (mut st, more) = pump(&core, &mut **held);
-            // Put back under the lock of the last look: no gap in which
-            // the stream could see `busy` and leave the refill to nobody.
-            if more {
-                st.iter = iter.take();
-            } else {
-                st.ended = true;
-            }
-            st.busy = false;
-            st.waker.take()
-        });
-        if let Err(payload) = exit {
-            core.lose();
-            drop(iter);
-            // On to the pool, which hands it to this job's Run.
-            panic::resume_unwind(payload)
-        }
-        // An ended iterator is dropped here, on the job's thread.
-        drop(iter);
+        adapter::hand_back(
+            iter,
+            |iter| {
+                let held = iter.as_mut().expect("the job holds the iterator");
+                let (mut st, more) = pump(&core, &mut **held);
+                // An ended iterator stays in `iter`, dropped on this thread.
+                if more {
+                    st.iter = iter.take();
+                } else {
+                    st.ended = true;
+                }
+                st.busy = false;
+                st.waker.take()
+            },
+            || core.lose(),
+        );
     }
 }
 
@@ -194,6 +183,64 @@ fn pump<'a, T>(
         }
     }
     (st, true)
+}
+
+impl Pool {
+    /// A [`Stream`](futures_core::Stream) of `iter`'s items, its blocking
+    /// `next()` calls made on this pool, [`DEFAULT_ITER_CAPACITY`] items
+    /// ahead at most. See [`Iter`].
+    ///
+    /// # Panics
+    /// As [`run`](Pool::run).
+    ///
+    /// # Examples
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use futures::StreamExt;
+    ///
+    /// let pool = threadbridge::Pool::builder().build()?;
+    /// let squares: Vec<u64> = pool.iter((1..=4u64).map(|i| i * i)).collect().await;
+    /// assert_eq!(squares, [1, 4, 9, 16]);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn iter<I>(&self, iter: I) -> Iter<I::Item>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send + 'static,
+    {
+        self.iter_with_capacity(DEFAULT_ITER_CAPACITY, iter)
+    }
+
+    /// Like [`iter`](Pool::iter), fetching at most `capacity` items ahead
+    /// (1: one `next()` per request, as Starlette's
+    /// `iterate_in_threadpool`).
+    ///
+    /// # Panics
+    /// If `capacity` is 0, or as [`run`](Pool::run).
+    ///
+    /// # Examples
+    /// ```
+    /// # futures::executor::block_on(async {
+    /// use futures::StreamExt;
+    ///
+    /// let pool = threadbridge::Pool::builder().build()?;
+    /// let mut rows = pool.iter_with_capacity(1, vec!["a", "b"]);
+    /// assert_eq!(rows.next().await, Some("a"));
+    /// assert_eq!(rows.next().await, Some("b"));
+    /// assert_eq!(rows.next().await, None);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn iter_with_capacity<I>(&self, capacity: usize, iter: I) -> Iter<I::Item>
+    where
+        I: IntoIterator,
+        I::IntoIter: Send + 'static,
+        I::Item: Send + 'static,
+    {
+        Iter::new(self, capacity, Box::new(iter.into_iter()))
+    }
 }
 
 impl<T: Send + 'static> Iter<T> {
@@ -231,40 +278,20 @@ impl<T: Send + 'static> Iter<T> {
             core: Arc::clone(&self.core),
             iter,
         };
-        let err = match pool::submit(self.pool.shared(), None, job, false) {
+        let (job, err) = match adapter::submit(&self.pool, job) {
             Ok(run) => {
                 // The job before has put the iterator back: its Run is done
                 // or about to be, without a panic (a panic ends the stream).
                 self.run = Some(run);
                 return;
             }
-            Err(err) => err,
-        };
-        let reason = match &err {
-            TryRunError::Spawn(_, err) => {
-                format!("the pool has no thread and could not start one: {err}")
-            }
-            TryRunError::Closed(_) | TryRunError::Full(_) => "the pool is shut down".to_owned(),
+            Err(refused) => refused,
         };
         let mut st = self.core.lock();
-        st.iter = Some(err.into_inner().iter);
+        st.iter = Some(job.iter);
         st.busy = false;
         drop(st);
-        panic!("threadbridge: an Iter cannot fetch more items: {reason}");
-    }
-
-    /// See `Unblock::poll_inline`: on a worker thread of the pool, a job
-    /// still queued is taken back and run here. A job never waits for the
-    /// stream, so this cannot deadlock.
-    fn poll_inline(&mut self, cx: &mut Context<'_>) {
-        if !worker::is_worker_of(self.pool.shared()) {
-            return;
-        }
-        if let Some(mut run) = self.run.take() {
-            if Pin::new(&mut run).poll(cx).is_pending() {
-                self.run = Some(run);
-            }
-        }
+        panic!("threadbridge: an Iter cannot fetch more items: {err}");
     }
 }
 
@@ -296,12 +323,9 @@ impl<T: Send + 'static> Stream for Iter<T> {
                 drop(st);
                 this.done = true;
                 // Resumes the panic of the job that ended the iterator.
-                if let Some(mut run) = this.run.take() {
-                    if Pin::new(&mut run).poll(cx).is_pending() {
-                        this.done = false;
-                        this.run = Some(run);
-                        return Poll::Pending;
-                    }
+                if adapter::poll_run(&mut this.run, cx).is_pending() {
+                    this.done = false;
+                    return Poll::Pending;
                 }
                 return Poll::Ready(None);
             }
@@ -326,7 +350,7 @@ impl<T: Send + 'static> Stream for Iter<T> {
         match item {
             Some(item) => Poll::Ready(Some(item)),
             None => {
-                this.poll_inline(cx);
+                adapter::poll_inline(&this.pool, &mut this.run, cx);
                 Poll::Pending
             }
         }

@@ -19,8 +19,6 @@
 //! detached: the outcome is then dropped on the worker (a panic goes to the
 //! pool's `on_panic` hook) instead of being stored.
 
-use std::any::Any;
-use std::collections::VecDeque;
 use std::io;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
@@ -28,10 +26,13 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 
 use crate::cancel::CancelToken;
-use crate::limiter::LimiterShared;
-use crate::shared::{Parker, Shared};
+use crate::fault::{self, discard, drop_quietly};
+use crate::idle::IdleWorker;
+use crate::queue::{After, Job, Loc, Task, Tokens};
+use crate::shared::Shared;
 use crate::sync::{register_waker, Arc, AtomicBool, AtomicU8, Mutex, Ordering};
 use crate::trace::Origin;
+use crate::worker;
 
 /// A job's closure, in either of the two shapes the API accepts; a named
 /// type (not a wrapping closure) so a refused closure can be handed back.
@@ -70,68 +71,6 @@ where
     }
 }
 
-/// A job as the pool's queues see it.
-pub(crate) type Task = Arc<dyn Job>;
-
-/// Drops the tombstones of a job queue (`live` jobs still pending in it):
-/// all of them once none is live, the rest when they outnumber live jobs —
-/// so withdrawn jobs cost amortized O(1) and never pile up.
-pub(crate) fn compact(queue: &mut VecDeque<Task>, live: usize) {
-    if live == 0 {
-        queue.clear();
-    } else if queue.len() > 2 * live + 32 {
-        queue.retain(|job| job.is_pending());
-    }
-}
-
-/// What a worker does after a job, decided under the pool lock.
-pub(crate) enum After {
-    /// Run this job, already claimed.
-    Next(Task),
-    /// The worker is on the idle stack: spin, then park.
-    Idle,
-    /// Re-take the lock and decide (pool closed, thread surplus, or the job
-    /// ran inline on a nested `Run`'s thread).
-    Check,
-}
-
-/// Where a job waits, written and read under the pool lock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Loc {
-    /// Waiting for a limiter's token.
-    Limiter = 0,
-    /// In the pool's queue (holding any token it needs).
-    Queue = 1,
-    /// Claimed: no longer waiting anywhere.
-    Started = 2,
-}
-
-/// The queue-side view of a job, independent of its closure and result.
-pub(crate) trait Job: Send + Sync {
-    /// Under the pool lock: `Pending` → `Claimed`. `false` for a tombstone.
-    fn claim(&self) -> bool;
-    /// Under the pool lock: whether the job still waits.
-    fn is_pending(&self) -> bool;
-    /// Under the pool lock: `Pending` → `Refused`; the `Run`'s waker goes
-    /// to `wakes`, to be woken after the lock is released.
-    fn refuse(&self, err: &Arc<io::Error>, wakes: &mut Vec<Waker>) -> bool;
-    fn limiter(&self) -> Option<&Arc<LimiterShared>>;
-    /// Under the pool lock: where the job waits. A job withdrawn, refused
-    /// or claimed is `Started` by the time the pool lock is released, so
-    /// for a job in a queue `loc() == its queue` means it still waits,
-    /// without locking its slot as [`is_pending`](Job::is_pending) does.
-    fn loc(&self) -> Loc;
-    fn set_loc(&self, loc: Loc);
-    /// A nested `Run` waiting on its limiter is woken when granted, so it
-    /// can take its job back inline (see [`RunHandle::run_inline`]): the
-    /// waker to wake, if so.
-    fn inline_waker(&self) -> Option<Waker>;
-    /// Runs a claimed job to its end on this thread and publishes the
-    /// outcome; a worker (its parker given) learns what to do next.
-    fn execute(self: Arc<Self>, worker: Option<&Arc<Parker>>) -> After;
-}
-
 /// The [`Run`](crate::Run)-side view of a job, typed by its result.
 pub(crate) trait RunHandle<T>: Send + Sync {
     fn poll_result(&self, cx: &mut Context<'_>) -> Poll<T>;
@@ -151,6 +90,43 @@ enum Stage<F, T> {
     Done(thread::Result<T>),
     Refused(F, Arc<io::Error>),
     Gone,
+}
+
+/// How a job ended, taken out of its stage by whoever gets the outcome.
+enum Ended<F, T> {
+    Done(thread::Result<T>),
+    Refused(F, Arc<io::Error>),
+}
+
+impl<F, T> Stage<F, T> {
+    /// Moves the stage out, leaving `Gone`, if `pick` takes it (`Ok`);
+    /// else `pick` hands it back (`Err`) and it stays as it was.
+    fn take<R>(&mut self, pick: impl FnOnce(Self) -> Result<R, Self>) -> Option<R> {
+        match pick(mem::replace(self, Stage::Gone)) {
+            Ok(taken) => Some(taken),
+            Err(back) => {
+                *self = back;
+                None
+            }
+        }
+    }
+
+    /// How the job ended, if it has; the stage is then `Gone`.
+    fn take_ended(&mut self) -> Option<Ended<F, T>> {
+        self.take(|stage| match stage {
+            Stage::Done(outcome) => Ok(Ended::Done(outcome)),
+            Stage::Refused(f, err) => Ok(Ended::Refused(f, err)),
+            other => Err(other),
+        })
+    }
+
+    /// The closure of a job still pending; the stage is then `Gone`.
+    fn take_pending(&mut self) -> Option<F> {
+        self.take(|stage| match stage {
+            Stage::Pending(f) => Ok(f),
+            other => Err(other),
+        })
+    }
 }
 
 struct Slot<F, T> {
@@ -173,12 +149,12 @@ pub(crate) struct JobCell<W: Work> {
     // for every job.
     abandoned: AtomicBool,
     wants_inline: AtomicBool,
-    limiter: Option<Arc<LimiterShared>>,
+    limiter: Option<Arc<Tokens>>,
     shared: Arc<Shared>,
 }
 
 impl<W: Work> JobCell<W> {
-    pub(crate) fn new(f: W, shared: Arc<Shared>, limiter: Option<Arc<LimiterShared>>) -> Self {
+    pub(crate) fn new(f: W, shared: Arc<Shared>, limiter: Option<Arc<Tokens>>) -> Self {
         Self {
             slot: Mutex::new(Slot {
                 stage: Stage::Pending(f),
@@ -186,7 +162,7 @@ impl<W: Work> JobCell<W> {
                 origin: Origin::capture(),
             }),
             token: CancelToken::new(),
-            loc: AtomicU8::new(Loc::Started as u8),
+            loc: AtomicU8::new(Loc::Nowhere as u8),
             abandoned: AtomicBool::new(false),
             wants_inline: AtomicBool::new(false),
             limiter,
@@ -207,14 +183,10 @@ impl<W: Work> JobCell<W> {
     /// After a failed thread start: takes back the closure if this job was
     /// refused (it was counted in `rejected` then).
     pub(crate) fn take_refused(&self) -> Option<W> {
-        let mut slot = self.slot.lock();
-        match mem::replace(&mut slot.stage, Stage::Gone) {
-            Stage::Refused(f, _) => Some(f),
-            other => {
-                slot.stage = other;
-                None
-            }
-        }
+        self.slot.lock().stage.take(|stage| match stage {
+            Stage::Refused(f, _) => Ok(f),
+            other => Err(other),
+        })
     }
 
     /// Withdraws a pending job whose `Run` was dropped.
@@ -224,21 +196,18 @@ impl<W: Work> JobCell<W> {
         // tombstone leaves the queue.
         let (f, origin) = {
             let mut slot = self.slot.lock();
-            match mem::replace(&mut slot.stage, Stage::Gone) {
-                Stage::Pending(f) => (f, mem::take(&mut slot.origin)),
-                other => {
-                    // Claimed meanwhile: it runs, its outcome is dropped.
-                    slot.stage = other;
-                    return;
-                }
-            }
+            // Not pending: claimed meanwhile; it runs, its outcome is dropped.
+            let Some(f) = slot.stage.take_pending() else {
+                return;
+            };
+            (f, mem::take(&mut slot.origin))
         };
         st.withdraw(self.loc(), self.limiter.as_ref());
-        self.loc.store(Loc::Started as u8, Ordering::Relaxed);
+        self.set_loc(Loc::Nowhere);
         st.cancelled += 1;
         // A freed token may have granted a waiter a thread to be started; a
         // failure to start it is handled (its jobs refused) inside.
-        let _ = self.shared.unlock_and_start(st);
+        let _ = worker::unlock_and_start(&self.shared, st);
         drop_quietly(f);
         drop_quietly(origin);
     }
@@ -247,17 +216,12 @@ impl<W: Work> JobCell<W> {
 impl<W: Work> Job for JobCell<W> {
     fn claim(&self) -> bool {
         let mut slot = self.slot.lock();
-        match mem::replace(&mut slot.stage, Stage::Gone) {
-            Stage::Pending(f) => {
-                slot.stage = Stage::Claimed(f);
-                self.loc.store(Loc::Started as u8, Ordering::Relaxed);
-                true
-            }
-            other => {
-                slot.stage = other;
-                false
-            }
-        }
+        let Some(f) = slot.stage.take_pending() else {
+            return false;
+        };
+        slot.stage = Stage::Claimed(f);
+        self.set_loc(Loc::Nowhere);
+        true
     }
 
     fn is_pending(&self) -> bool {
@@ -266,30 +230,21 @@ impl<W: Work> Job for JobCell<W> {
 
     fn refuse(&self, err: &Arc<io::Error>, wakes: &mut Vec<Waker>) -> bool {
         let mut slot = self.slot.lock();
-        match mem::replace(&mut slot.stage, Stage::Gone) {
-            Stage::Pending(f) => {
-                slot.stage = Stage::Refused(f, Arc::clone(err));
-                self.loc.store(Loc::Started as u8, Ordering::Relaxed);
-                wakes.extend(slot.waker.take());
-                true
-            }
-            other => {
-                slot.stage = other;
-                false
-            }
-        }
+        let Some(f) = slot.stage.take_pending() else {
+            return false;
+        };
+        slot.stage = Stage::Refused(f, Arc::clone(err));
+        self.set_loc(Loc::Nowhere);
+        wakes.extend(slot.waker.take());
+        true
     }
 
-    fn limiter(&self) -> Option<&Arc<LimiterShared>> {
+    fn limiter(&self) -> Option<&Arc<Tokens>> {
         self.limiter.as_ref()
     }
 
     fn loc(&self) -> Loc {
-        match self.loc.load(Ordering::Relaxed) {
-            0 => Loc::Limiter,
-            1 => Loc::Queue,
-            _ => Loc::Started,
-        }
+        Loc::from_u8(self.loc.load(Ordering::Relaxed))
     }
 
     fn set_loc(&self, loc: Loc) {
@@ -305,7 +260,7 @@ impl<W: Work> Job for JobCell<W> {
         self.slot.lock().waker.clone()
     }
 
-    fn execute(self: Arc<Self>, worker: Option<&Arc<Parker>>) -> After {
+    fn execute(self: Arc<Self>, worker: Option<&Arc<IdleWorker>>) -> After {
         let (f, origin) = {
             let mut slot = self.slot.lock();
             let origin = mem::take(&mut slot.origin);
@@ -317,14 +272,17 @@ impl<W: Work> Job for JobCell<W> {
         let outcome =
             origin.scope(|| panic::catch_unwind(AssertUnwindSafe(|| f.call(&self.token))));
         // Counters first: a job is counted before its Run becomes ready.
-        let after = self
-            .shared
-            .finish(outcome.is_err(), self.limiter.as_ref(), worker);
+        let after = worker::finish(
+            &self.shared,
+            outcome.is_err(),
+            self.limiter.as_ref(),
+            worker,
+        );
         let mut slot = self.slot.lock();
         if self.abandoned.load(Ordering::Relaxed) {
             slot.stage = Stage::Gone;
             drop(slot);
-            discard(&self.shared, outcome);
+            discard(&self.shared.config, outcome);
             return after;
         }
         slot.stage = Stage::Done(outcome);
@@ -347,22 +305,21 @@ impl<W: Work> Job for JobCell<W> {
 impl<W: Work> RunHandle<W::Output> for JobCell<W> {
     fn poll_result(&self, cx: &mut Context<'_>) -> Poll<W::Output> {
         let mut slot = self.slot.lock();
-        match mem::replace(&mut slot.stage, Stage::Gone) {
-            Stage::Done(Ok(value)) => Poll::Ready(value),
-            Stage::Done(Err(payload)) => {
-                drop(slot);
-                panic::resume_unwind(payload)
-            }
-            Stage::Refused(f, err) => {
-                drop(slot);
+        let Some(ended) = slot.stage.take_ended() else {
+            assert!(
+                !matches!(slot.stage, Stage::Gone),
+                "a Run's job is never gone while it waits"
+            );
+            register_waker(&mut slot.waker, cx.waker());
+            return Poll::Pending;
+        };
+        drop(slot);
+        match ended {
+            Ended::Done(Ok(value)) => Poll::Ready(value),
+            Ended::Done(Err(payload)) => panic::resume_unwind(payload),
+            Ended::Refused(f, err) => {
                 drop_quietly(f);
-                panic!("threadbridge: the pool has no thread and could not start one: {err}")
-            }
-            Stage::Gone => unreachable!("a Run's job is never gone while it waits"),
-            other => {
-                slot.stage = other;
-                register_waker(&mut slot.waker, cx.waker());
-                Poll::Pending
+                panic!("threadbridge: {}", fault::no_thread(err))
             }
         }
     }
@@ -384,7 +341,7 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
                 register_waker(&mut slot.waker, cx.waker());
                 return;
             }
-            Loc::Started => return,
+            Loc::Nowhere => return,
         }
         drop(st);
         self.execute(None);
@@ -397,24 +354,18 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
         let mut slot = self.slot.lock();
         self.abandoned.store(true, Ordering::Relaxed);
         let waker = slot.waker.take();
-        match &slot.stage {
-            Stage::Pending(_) if cancel => {
-                drop(slot);
-                self.withdraw();
+        if cancel && matches!(slot.stage, Stage::Pending(_)) {
+            drop(slot);
+            self.withdraw();
+        } else {
+            // Ended before anyone took the outcome: drop it here.
+            let ended = slot.stage.take_ended();
+            drop(slot);
+            match ended {
+                Some(Ended::Done(outcome)) => discard(&self.shared.config, outcome),
+                Some(Ended::Refused(f, _)) => drop_quietly(f),
+                None => {}
             }
-            Stage::Done(_) | Stage::Refused(..) => match mem::replace(&mut slot.stage, Stage::Gone)
-            {
-                Stage::Done(outcome) => {
-                    drop(slot);
-                    discard(&self.shared, outcome);
-                }
-                Stage::Refused(f, _) => {
-                    drop(slot);
-                    drop_quietly(f);
-                }
-                _ => unreachable!(),
-            },
-            _ => drop(slot),
         }
         drop(waker);
     }
@@ -424,32 +375,6 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
     }
 }
 
-/// Drops an outcome nobody will take: a value quietly, a panic payload
-/// through the pool's `on_panic` hook.
-fn discard<T>(shared: &Shared, outcome: thread::Result<T>) {
-    match outcome {
-        Ok(value) => drop_quietly(value),
-        Err(payload) => report_panic(shared, payload),
-    }
-}
-
-pub(crate) fn report_panic(shared: &Shared, payload: Box<dyn Any + Send>) {
-    match &shared.config.on_panic {
-        Some(hook) => {
-            let hook = Arc::clone(hook);
-            drop_quietly(panic::catch_unwind(AssertUnwindSafe(move || hook(payload))));
-        }
-        None => drop_quietly(payload),
-    }
-}
-
-/// Drops user data; a panicking `Drop` must not take a worker down.
-pub(crate) fn drop_quietly<V>(value: V) {
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
-        // A payload whose own Drop panics would abort; leak it instead.
-        mem::forget(payload);
-    }
-}
 #[cfg(all(test, not(any(miri, threadbridge_loom))))]
 mod tests {
     use super::{JobCell, Origin, Plain};

@@ -140,18 +140,23 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+mod adapter;
 mod builder;
 mod cancel;
 mod config;
 mod error;
+mod fault;
 mod global;
+mod idle;
 mod iter;
 mod job;
 mod limiter;
 mod pool;
+mod queue;
 mod run;
 mod shared;
 mod shutdown;
+mod state;
 mod stats;
 mod sync;
 mod trace;

@@ -1,18 +1,37 @@
-//! [`Limiter`]: caps how many of one call site's jobs run at once, sharing
-//! the pool's threads. Tokens and FIFO waiters live here; they are only
-//! touched with the pool lock held (lock order pool → limiter → job), so a
-//! token moves from one job to the next waiter in one step.
+//! [`Limiter`]: the handle that caps how many of one call site's jobs run
+//! at once, sharing the pool's threads. Its tokens and FIFO waiters are
+//! [`Tokens`], which the pool lock guards (`queue.rs`).
 
-use std::collections::VecDeque;
 use std::fmt;
 
 use crate::cancel::CancelToken;
 use crate::error::{Error, TryRunError};
-use crate::job::{compact, Cancellable, Loc, Plain, Task, Work};
+use crate::job::{Cancellable, Plain, Work};
 use crate::pool::{self, Pool};
+use crate::queue::Tokens;
 use crate::run::Run;
 use crate::stats::LimiterStats;
-use crate::sync::{Arc, Mutex};
+use crate::sync::Arc;
+use crate::worker;
+
+impl Pool {
+    /// A [`Limiter`] that lets at most `limit` of its jobs run at once on
+    /// this pool.
+    ///
+    /// # Panics
+    /// If `limit` is 0.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = threadbridge::Pool::builder().build()?;
+    /// let limiter = pool.limiter(10);
+    /// assert_eq!(limiter.stats().limit, 10);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
+    pub fn limiter(&self, limit: usize) -> Limiter {
+        Limiter::new(self.clone(), limit)
+    }
+}
 
 /// A view of a [`Pool`] that runs at most `limit` of its own jobs at once.
 ///
@@ -46,21 +65,8 @@ use crate::sync::{Arc, Mutex};
 /// ```
 #[derive(Clone)]
 pub struct Limiter {
-    shared: Arc<LimiterShared>,
+    tokens: Arc<Tokens>,
     pool: Pool,
-}
-
-pub(crate) struct LimiterShared {
-    state: Mutex<LimiterState>,
-}
-
-struct LimiterState {
-    limit: usize,
-    /// Tokens held.
-    running: usize,
-    /// Live waiters (tombstones excluded).
-    waiting: usize,
-    waiters: VecDeque<Task>,
 }
 
 impl Limiter {
@@ -70,14 +76,7 @@ impl Limiter {
             "threadbridge: a limiter's limit must be at least 1, got 0"
         );
         Self {
-            shared: Arc::new(LimiterShared {
-                state: Mutex::new(LimiterState {
-                    limit,
-                    running: 0,
-                    waiting: 0,
-                    waiters: VecDeque::new(),
-                }),
-            }),
+            tokens: Arc::new(Tokens::new(limit)),
             pool,
         }
     }
@@ -159,7 +158,7 @@ impl Limiter {
         work: W,
         try_only: bool,
     ) -> Result<Run<W::Output>, TryRunError<W>> {
-        pool::submit(self.pool.shared(), Some(&self.shared), work, try_only)
+        pool::submit(self.pool.shared(), Some(&self.tokens), work, try_only)
     }
 
     /// Changes the limit. Raising it starts waiters at once; lowering it
@@ -184,10 +183,9 @@ impl Limiter {
         }
         let shared = self.pool.shared();
         let mut st = shared.lock();
-        self.shared.state.lock().limit = n;
-        st.grant(&self.shared);
+        st.set_limit(&self.tokens, n);
         // A thread that cannot start leaves its jobs refused, not hanging.
-        let _ = shared.unlock_and_start(st);
+        let _ = worker::unlock_and_start(shared, st);
         Ok(())
     }
 
@@ -204,12 +202,7 @@ impl Limiter {
     /// # }).unwrap();
     /// ```
     pub fn stats(&self) -> LimiterStats {
-        let st = self.shared.state.lock();
-        LimiterStats {
-            limit: st.limit,
-            running: st.running,
-            waiting: st.waiting,
-        }
+        self.tokens.stats()
     }
 
     /// The pool this limiter runs its jobs on.
@@ -230,81 +223,5 @@ impl fmt::Debug for Limiter {
         f.debug_struct("Limiter")
             .field("stats", &self.stats())
             .finish_non_exhaustive()
-    }
-}
-
-/// What a limiter did with a new job.
-pub(crate) enum Admit {
-    /// It holds a token: queue it on the pool.
-    Token,
-    /// It waits for a token.
-    Waiting,
-    /// No token is free and the caller would not wait.
-    Full,
-}
-
-/// All of these are called with the pool lock held.
-impl LimiterShared {
-    /// Takes a token for a new job if one is free and nobody waits for one
-    /// (FIFO); else, unless `try_only`, makes the job (from `job`) a waiter.
-    pub(crate) fn admit(&self, job: impl FnOnce() -> Task, try_only: bool) -> Admit {
-        let mut st = self.state.lock();
-        if st.running < st.limit && st.waiting == 0 {
-            st.running += 1;
-            Admit::Token
-        } else if try_only {
-            Admit::Full
-        } else {
-            let job = job();
-            job.set_loc(Loc::Limiter);
-            st.waiters.push_back(job);
-            st.waiting += 1;
-            Admit::Waiting
-        }
-    }
-
-    /// Returns one token; if that frees one for the oldest live waiter,
-    /// hands it over and returns the waiter.
-    pub(crate) fn release_and_grant(&self) -> Option<Task> {
-        let mut st = self.state.lock();
-        st.running -= 1;
-        st.grant_one()
-    }
-
-    /// Hands every free token to a waiter (after the limit was raised).
-    pub(crate) fn grant(&self) -> Vec<Task> {
-        let mut st = self.state.lock();
-        let mut granted = Vec::new();
-        while let Some(job) = st.grant_one() {
-            granted.push(job);
-        }
-        granted
-    }
-
-    /// A waiter's `Run` was dropped; its entry is now a tombstone.
-    pub(crate) fn withdraw_waiter(&self) {
-        let mut st = self.state.lock();
-        st.waiting -= 1;
-        let live = st.waiting;
-        compact(&mut st.waiters, live);
-    }
-}
-
-impl LimiterState {
-    fn grant_one(&mut self) -> Option<Task> {
-        if self.running >= self.limit {
-            return None;
-        }
-        while let Some(job) = self.waiters.pop_front() {
-            // Not `is_pending`: that locks the job, and this runs for every
-            // job that waited, under the pool lock.
-            debug_assert_eq!(job.is_pending(), job.loc() == Loc::Limiter);
-            if job.loc() == Loc::Limiter {
-                self.waiting -= 1;
-                self.running += 1;
-                return Some(job);
-            }
-        }
-        None
     }
 }

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use crate::cancel::CancelToken;
 use crate::config::Config;
 use crate::error::{Error, TryRunError};
-use crate::iter::{Iter, DEFAULT_ITER_CAPACITY};
-use crate::job::{Cancellable, JobCell, Plain, Task, Work};
-use crate::limiter::{Admit, Limiter, LimiterShared};
+use crate::fault;
+use crate::job::{Cancellable, JobCell, Plain, Work};
+use crate::queue::{Admit, Task, Tokens};
 use crate::run::Run;
-use crate::shared::Shared;
+use crate::shared::{self, Shared};
 use crate::shutdown::Shutdown;
 use crate::stats::Stats;
 use crate::sync::{Arc, Ordering};
@@ -48,7 +48,7 @@ impl Pool {
             st.threads = min;
             st.starting = min;
             drop(st);
-            if let Err(err) = pool.shared.start_threads(min) {
+            if let Err(err) = worker::start_threads(&pool.shared, min) {
                 pool.shared.close();
                 return Err(Error::spawn(err));
             }
@@ -143,79 +143,6 @@ impl Pool {
         expect_run(submit(&self.shared, None, Cancellable(f), false))
     }
 
-    /// A [`Limiter`] that lets at most `limit` of its jobs run at once on
-    /// this pool.
-    ///
-    /// # Panics
-    /// If `limit` is 0.
-    ///
-    /// # Examples
-    /// ```
-    /// let pool = threadbridge::Pool::builder().build()?;
-    /// let limiter = pool.limiter(10);
-    /// assert_eq!(limiter.stats().limit, 10);
-    /// # Ok::<(), threadbridge::Error>(())
-    /// ```
-    pub fn limiter(&self, limit: usize) -> Limiter {
-        Limiter::new(self.clone(), limit)
-    }
-
-    /// A [`Stream`](futures_core::Stream) of `iter`'s items, its blocking
-    /// `next()` calls made on this pool, [`DEFAULT_ITER_CAPACITY`] items
-    /// ahead at most. See [`Iter`].
-    ///
-    /// # Panics
-    /// As [`run`](Pool::run).
-    ///
-    /// # Examples
-    /// ```
-    /// # futures::executor::block_on(async {
-    /// use futures::StreamExt;
-    ///
-    /// let pool = threadbridge::Pool::builder().build()?;
-    /// let squares: Vec<u64> = pool.iter((1..=4u64).map(|i| i * i)).collect().await;
-    /// assert_eq!(squares, [1, 4, 9, 16]);
-    /// # Ok::<(), threadbridge::Error>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn iter<I>(&self, iter: I) -> Iter<I::Item>
-    where
-        I: IntoIterator,
-        I::IntoIter: Send + 'static,
-        I::Item: Send + 'static,
-    {
-        self.iter_with_capacity(DEFAULT_ITER_CAPACITY, iter)
-    }
-
-    /// Like [`iter`](Pool::iter), fetching at most `capacity` items ahead
-    /// (1: one `next()` per request, as Starlette's
-    /// `iterate_in_threadpool`).
-    ///
-    /// # Panics
-    /// If `capacity` is 0, or as [`run`](Pool::run).
-    ///
-    /// # Examples
-    /// ```
-    /// # futures::executor::block_on(async {
-    /// use futures::StreamExt;
-    ///
-    /// let pool = threadbridge::Pool::builder().build()?;
-    /// let mut rows = pool.iter_with_capacity(1, vec!["a", "b"]);
-    /// assert_eq!(rows.next().await, Some("a"));
-    /// assert_eq!(rows.next().await, Some("b"));
-    /// assert_eq!(rows.next().await, None);
-    /// # Ok::<(), threadbridge::Error>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn iter_with_capacity<I>(&self, capacity: usize, iter: I) -> Iter<I::Item>
-    where
-        I: IntoIterator,
-        I::IntoIter: Send + 'static,
-        I::Item: Send + 'static,
-    {
-        Iter::new(self, capacity, Box::new(iter.into_iter()))
-    }
-
     /// Changes the cap on threads. Raising it starts threads for queued jobs
     /// at once; lowering it lets surplus threads finish their job and exit.
     ///
@@ -244,7 +171,7 @@ impl Pool {
         st.max_threads = n;
         st.resize();
         // A thread that cannot start leaves its jobs refused, not hanging.
-        let _ = self.shared.unlock_and_start(st);
+        let _ = worker::unlock_and_start(&self.shared, st);
         Ok(())
     }
 
@@ -304,7 +231,7 @@ impl Pool {
     /// ```
     pub fn shutdown_timeout(&self, timeout: Duration) -> bool {
         self.shared.close();
-        if worker::is_worker_of(&self.shared) {
+        if shared::is_worker_of(&self.shared) {
             return false;
         }
         self.shared.wait_exit(Instant::now().checked_add(timeout))
@@ -342,7 +269,7 @@ impl fmt::Debug for Pool {
 /// pool or a limiter. `try_only` refuses where `run` would wait.
 pub(crate) fn submit<W: Work>(
     shared: &Arc<Shared>,
-    limiter: Option<&Arc<LimiterShared>>,
+    limiter: Option<&Arc<Tokens>>,
     work: W,
     try_only: bool,
 ) -> Result<Run<W::Output>, TryRunError<W>> {
@@ -370,7 +297,7 @@ pub(crate) fn submit<W: Work>(
         drop(st);
         return Err(TryRunError::Full(job.into_work()));
     }
-    if let Err(err) = shared.unlock_and_start(st) {
+    if let Err(err) = worker::unlock_and_start(shared, st) {
         if let Some(work) = job.take_refused() {
             return Err(TryRunError::Spawn(work, err));
         }
@@ -382,12 +309,8 @@ pub(crate) fn submit<W: Work>(
 pub(crate) fn expect_run<T, W>(result: Result<Run<T>, TryRunError<W>>) -> Run<T> {
     match result {
         Ok(run) => run,
-        Err(TryRunError::Closed(_)) => {
-            panic!("threadbridge: run() on a pool that is shut down; use try_run() to get the closure back instead")
-        }
-        Err(TryRunError::Spawn(_, err)) => {
-            panic!("threadbridge: the pool has no thread and could not start one: {err}")
-        }
+        Err(TryRunError::Closed(_)) => fault::closed(),
+        Err(TryRunError::Spawn(_, err)) => panic!("threadbridge: {}", fault::no_thread(err)),
         Err(TryRunError::Full(_)) => unreachable!("run() waits for space instead of refusing"),
     }
 }

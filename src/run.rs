@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::job::RunHandle;
+use crate::shared;
 use crate::sync::Arc;
-use crate::worker;
 
 /// The result of a job handed to a pool; `.await` it to get the value.
 ///
@@ -69,7 +69,7 @@ impl<T> Future for Run<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let job = self.job.as_ref().expect("Run polled after it completed");
-        if worker::is_worker_of(job.shared()) {
+        if shared::is_worker_of(job.shared()) {
             Arc::clone(job).run_inline(cx);
         }
         let poll = job.poll_result(cx);

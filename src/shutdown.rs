@@ -45,10 +45,7 @@ impl Future for Shutdown {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if this
-            .shared
-            .register_shutdown_waker(&mut this.waiter, cx.waker())
-        {
+        if this.shared.poll_exit(&mut this.waiter, cx.waker()) {
             Poll::Ready(())
         } else {
             Poll::Pending
@@ -59,7 +56,7 @@ impl Future for Shutdown {
 impl Drop for Shutdown {
     fn drop(&mut self) {
         if let Some(id) = self.waiter {
-            self.shared.forget_shutdown_waker(id);
+            self.shared.forget_exit_waker(id);
         }
     }
 }

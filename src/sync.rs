@@ -43,20 +43,40 @@ pub(crate) fn register_waker(slot: &mut Option<std::task::Waker>, waker: &std::t
     }
 }
 
-/// Ends a job that hands its work back to an async waiter (`iter`'s
-/// read-ahead, `Unblock`'s read and write loops): `last_look` runs the job
-/// and returns the waiter's waker, taken under the same lock as its last
-/// look at the work (the other half of [`register_waker`]'s rule); it is
-/// woken here, once that lock is released. A panic is returned, for the
-/// caller to mark its state lost before resuming it.
-pub(crate) fn wake_after(
-    last_look: impl FnOnce() -> Option<std::task::Waker>,
-) -> std::thread::Result<()> {
-    let waker = std::panic::catch_unwind(std::panic::AssertUnwindSafe(last_look))?;
-    if let Some(waker) = waker {
-        waker.wake();
+/// The wakers of several tasks waiting for one condition (the `Shutdown`
+/// futures of a pool), each under an id of its own, kept by
+/// [`register_waker`]'s rule: register under the lock that guards the
+/// condition, [`take_all`](WakerSet::take_all) under it when the condition
+/// turns true, wake unlocked.
+#[derive(Default)]
+pub(crate) struct WakerSet {
+    next_id: u64,
+    wakers: Vec<(u64, Option<std::task::Waker>)>,
+}
+
+impl WakerSet {
+    /// Keeps `waker` as the latest of waiter `id`, giving it an id on its
+    /// first call.
+    pub(crate) fn register(&mut self, id: &mut Option<u64>, waker: &std::task::Waker) {
+        let id = *id.get_or_insert_with(|| {
+            self.next_id += 1;
+            self.next_id
+        });
+        match self.wakers.iter_mut().find(|(i, _)| *i == id) {
+            Some((_, slot)) => register_waker(slot, waker),
+            None => self.wakers.push((id, Some(waker.clone()))),
+        }
     }
-    Ok(())
+
+    /// Drops waiter `id`'s waker (it stopped waiting).
+    pub(crate) fn forget(&mut self, id: u64) {
+        self.wakers.retain(|(i, _)| *i != id);
+    }
+
+    /// Takes every waker, to be woken once the lock is released.
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = std::task::Waker> + '_ {
+        self.wakers.drain(..).filter_map(|(_, waker)| waker)
+    }
 }
 
 /// Where an idle worker parks: a wake-up for one waiting thread, with a

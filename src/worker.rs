@@ -1,8 +1,7 @@
-//! The worker thread: starting one, its loop (run jobs, park LIFO, expire
-//! after `keep_alive`), its hooks, and the marker that lets a nested `Run`
-//! know it is polled on a worker of its own pool.
+//! A worker thread's life: starting threads (and what happens when the OS
+//! refuses one), its loop (run jobs, park LIFO, expire after
+//! `keep_alive`), finishing a job, its hooks.
 
-use std::cell::Cell;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 #[cfg(not(any(threadbridge_loom, miri)))]
@@ -10,27 +9,54 @@ use std::time::Duration;
 use std::time::Instant;
 
 use crate::config::Config;
-use crate::config::Hook;
-use crate::job::drop_quietly;
-use crate::job::After;
-use crate::shared::{Parker, Shared, State, NONE, WORK};
-use crate::sync::{thread, thread_local, unlocked, Arc, MutexGuard, Ordering};
+use crate::fault::call_hook;
+use crate::idle::{IdleWorker, NONE, WORK};
+use crate::queue::{After, Tokens};
+use crate::shared::{self, Shared};
+use crate::state::State;
+use crate::sync::{thread, unlocked, Arc, MutexGuard, Ordering};
 
-#[cfg(not(threadbridge_loom))]
-thread_local! {
-    /// The address of the pool this thread works for; 0 elsewhere.
-    static CURRENT: Cell<usize> = const { Cell::new(0) };
+/// Releases the pool lock, does the wake-ups deferred past it, then starts
+/// the threads reserved under it. The way every critical section that may
+/// reserve a thread ends.
+pub(crate) fn unlock_and_start(shared: &Arc<Shared>, st: MutexGuard<'_, State>) -> io::Result<()> {
+    let spawns = shared.unlock(st);
+    start_threads(shared, spawns)
 }
 
-#[cfg(threadbridge_loom)]
-thread_local! {
-    static CURRENT: Cell<usize> = Cell::new(0);
+/// Starts `n` threads already counted in `State::threads`. On failure
+/// the unstarted reservations are released; if that leaves the pool with
+/// no thread at all, every queued job is refused with the error.
+pub(crate) fn start_threads(shared: &Arc<Shared>, n: usize) -> io::Result<()> {
+    for started in 0..n {
+        // ORDERING: a counter for thread names only.
+        let index = shared.next_index.fetch_add(1, Ordering::Relaxed);
+        if let Err(err) = spawn(Arc::clone(shared), index) {
+            let copy = copy_io_error(&err);
+            start_failed(shared, Arc::new(err), n - started);
+            return Err(copy);
+        }
+    }
+    Ok(())
 }
 
-/// Whether the calling thread is a worker of `shared`'s pool.
-pub(crate) fn is_worker_of(shared: &Arc<Shared>) -> bool {
-    let me = Arc::as_ptr(shared) as usize;
-    CURRENT.try_with(|c| c.get() == me).unwrap_or(false)
+fn start_failed(shared: &Shared, err: Arc<io::Error>, unstarted: usize) {
+    let mut st = shared.lock();
+    st.threads -= unstarted;
+    st.starting -= unstarted;
+    if st.threads == 0 {
+        st.refuse_all(&err);
+        shared.exited_locked(&mut st);
+    }
+    // Refusing grants no thread (no dispatch), so nothing to start.
+    let _ = shared.unlock(st);
+}
+
+fn copy_io_error(err: &io::Error) -> io::Error {
+    match err.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(err.kind(), err.to_string()),
+    }
 }
 
 /// Starts a worker thread (already counted in the pool's `threads`).
@@ -47,11 +73,11 @@ pub(crate) fn spawn(shared: Arc<Shared>, index: usize) -> io::Result<()> {
 }
 
 fn main(shared: Arc<Shared>) {
-    CURRENT.with(|c| c.set(Arc::as_ptr(&shared) as usize));
+    shared::set_current(Some(&shared));
     call_hook(shared.config.on_thread_start.as_ref());
     serve(&shared);
     call_hook(shared.config.on_thread_stop.as_ref());
-    CURRENT.with(|c| c.set(0));
+    shared::set_current(None);
     // Out of `exiting` last, so a finished `shutdown` means every hook ran.
     let mut st = shared.lock();
     st.exiting -= 1;
@@ -67,7 +93,7 @@ fn main(shared: Arc<Shared>) {
 /// check the queue once more, so it must not be counted once it won't.
 fn serve(shared: &Arc<Shared>) {
     let config = &shared.config;
-    let parker = Arc::new(Parker::new());
+    let me = Arc::new(IdleWorker::new());
     let mut st = shared.lock();
     st.starting -= 1;
     loop {
@@ -81,13 +107,13 @@ fn serve(shared: &Arc<Shared>) {
             st.wake_next();
             st.grow_for_backlog();
             // A thread reserved here fails to start only by refusing jobs.
-            let _ = shared.unlock_and_start(st);
-            let mut after = job.execute(Some(&parker));
+            let _ = unlock_and_start(shared, st);
+            let mut after = job.execute(Some(&me));
             while let After::Next(job) = after {
-                after = job.execute(Some(&parker));
+                after = job.execute(Some(&me));
             }
             st = shared.lock();
-            if matches!(after, After::Idle) && !wait_idle(&mut st, &parker, config) {
+            if matches!(after, After::Idle) && !wait_idle(&mut st, &me, config) {
                 return exit(shared, st);
             }
             continue;
@@ -98,32 +124,76 @@ fn serve(shared: &Arc<Shared>) {
         if !st.nothing_deferred() {
             // Parking releases the lock without sending what this section
             // decided (a spinner relay may have reserved a thread): send it.
-            let _ = shared.unlock_and_start(st);
+            let _ = unlock_and_start(shared, st);
             st = shared.lock();
             continue;
         }
-        st.go_idle(&parker);
-        if !wait_idle(&mut st, &parker, config) {
+        st.go_idle(&me);
+        if !wait_idle(&mut st, &me, config) {
             return exit(shared, st);
         }
     }
+}
+
+/// A job finished on a thread of this pool: count it and free its token.
+/// For a worker (`worker` is its idle-stack handle) decide in the same
+/// critical section what it does next: claim the next job, or go idle — on
+/// the idle stack *before* its `Run` is woken, so the submit that the
+/// wake-up triggers finds this warm thread instead of starting another.
+pub(crate) fn finish(
+    shared: &Arc<Shared>,
+    panicked: bool,
+    limiter: Option<&Arc<Tokens>>,
+    worker: Option<&Arc<IdleWorker>>,
+) -> After {
+    let mut st = shared.lock();
+    st.running -= 1;
+    if panicked {
+        st.panicked += 1;
+    } else {
+        st.completed += 1;
+    }
+    if let Some(limiter) = limiter {
+        // A worker takes the granted waiter itself (it is next in line
+        // unless others queued first); only an inline job must dispatch.
+        st.release_token(limiter, worker.is_none());
+    }
+    let after = match worker {
+        None => After::Check,
+        Some(_) if st.threads > st.max_threads => After::Check,
+        Some(me) => match st.pop_claim() {
+            Some(job) => {
+                st.grow_for_backlog();
+                After::Next(job)
+            }
+            None if st.closed => After::Check,
+            None => {
+                st.go_idle(me);
+                After::Idle
+            }
+        },
+    };
+    // Grants and a backlog can reserve threads here; a failure to start
+    // one is handled (its jobs refused) inside.
+    let _ = unlock_and_start(shared, st);
+    after
 }
 
 /// The idle phase of a thread already on the idle stack: spin if it may,
 /// then park until popped off the stack or the keep-alive expires, spinning
 /// again whenever a spinner handed a job relays spinning to it. Returns
 /// `false` if it expired (and left the stack), `true` if it was popped.
-fn wait_idle(st: &mut MutexGuard<'_, State>, parker: &Arc<Parker>, config: &Config) -> bool {
+fn wait_idle(st: &mut MutexGuard<'_, State>, me: &Arc<IdleWorker>, config: &Config) -> bool {
     let deadline = Instant::now().checked_add(config.keep_alive);
     let mut timed_out = false;
     loop {
-        if parker.spinning.load(Ordering::Relaxed) {
+        if me.is_spinning() {
             // Watch for a hand-off without the lock for a few microseconds: a
             // job that comes soon then costs no futex wake on either side.
-            unlocked(st, || spin_for_work(parker));
-            st.stop_spinning(parker);
+            unlocked(st, || spin_for_work(me));
+            st.stop_spinning(me);
         }
-        match parker.notified.load(Ordering::Relaxed) {
+        match me.notified.load(Ordering::Relaxed) {
             NONE => {}
             WORK => {
                 st.waking -= 1;
@@ -132,7 +202,7 @@ fn wait_idle(st: &mut MutexGuard<'_, State>, parker: &Arc<Parker>, config: &Conf
             _ => return true, // close or resize: the caller decides
         }
         if timed_out && st.threads > config.min_threads {
-            st.remove_idle(parker);
+            st.remove_idle(me);
             return false;
         }
         // Parking releases the lock without `Shared::unlock`: nothing may
@@ -143,7 +213,7 @@ fn wait_idle(st: &mut MutexGuard<'_, State>, parker: &Arc<Parker>, config: &Conf
         );
         // Only a thread above `min_threads` can expire.
         let expiry = deadline.filter(|_| st.threads > config.min_threads);
-        timed_out = parker.event.wait(st, expiry);
+        timed_out = me.event.wait(st, expiry);
     }
 }
 
@@ -151,15 +221,15 @@ fn wait_idle(st: &mut MutexGuard<'_, State>, parker: &Arc<Parker>, config: &Conf
 #[cfg(not(any(threadbridge_loom, miri)))]
 const SPIN: Duration = Duration::from_micros(20);
 
-/// Spins until `parker` is handed something or [`SPIN`] passes, yielding
+/// Spins until `me` is handed something or [`SPIN`] passes, yielding
 /// the core between looks: on a busy machine the thread that will submit
 /// the next job may be waiting for this very core.
 #[cfg(not(any(threadbridge_loom, miri)))]
-fn spin_for_work(parker: &Parker) {
+fn spin_for_work(me: &IdleWorker) {
     let start = Instant::now();
     loop {
         for _ in 0..16 {
-            if parker.notified.load(Ordering::Acquire) != NONE {
+            if me.notified.load(Ordering::Acquire) != NONE {
                 return;
             }
             std::hint::spin_loop();
@@ -176,12 +246,12 @@ fn spin_for_work(parker: &Parker) {
 /// and a forced yield would bias which interleavings loom explores. Miri
 /// runs real threads, so it gets one yield.
 #[cfg(threadbridge_loom)]
-fn spin_for_work(parker: &Parker) {
-    let _ = parker.notified.load(Ordering::Acquire);
+fn spin_for_work(me: &IdleWorker) {
+    let _ = me.notified.load(Ordering::Acquire);
 }
 
 #[cfg(all(miri, not(threadbridge_loom)))]
-fn spin_for_work(_parker: &Parker) {
+fn spin_for_work(_me: &IdleWorker) {
     thread::yield_now();
 }
 
@@ -191,11 +261,5 @@ fn spin_for_work(_parker: &Parker) {
 fn exit(shared: &Arc<Shared>, mut st: MutexGuard<'_, State>) {
     st.threads -= 1;
     st.exiting += 1;
-    let _ = shared.unlock_and_start(st);
-}
-
-fn call_hook(hook: Option<&Hook>) {
-    if let Some(hook) = hook {
-        drop_quietly(panic::catch_unwind(AssertUnwindSafe(|| hook())));
-    }
+    let _ = unlock_and_start(shared, st);
 }

@@ -2,19 +2,15 @@
 //! write loop ([`IoJob`]) or a one-off call ([`Job`]); how the async side
 //! submits them, and how it polls their [`Run`].
 
-use std::future::Future;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
+use crate::adapter;
 use crate::cancel::CancelToken;
-use crate::error::TryRunError;
 use crate::job::Work;
-use crate::pool;
 use crate::run::Run;
-use crate::sync::{wake_after, Arc, MutexGuard};
-use crate::worker;
+use crate::sync::{Arc, MutexGuard};
 
 use super::core::{gone, Core, Mode, State};
 use super::Unblock;
@@ -45,19 +41,16 @@ impl<T: Send + 'static> Work for IoJob<T> {
 
     fn call(self, _: &CancelToken) {
         let IoJob { core, io, f } = self;
-        let mut io = Some(io);
-        let exit = wake_after(|| {
-            let mut st = f(&core, io.as_mut().expect("the job holds the value"));
-            st.io = io.take();
-            st.busy = false;
-            st.waker.take()
-        });
-        if let Err(payload) = exit {
-            core.put_back(None);
-            drop(io);
-            // On to the pool, which hands it to this job's Run.
-            panic::resume_unwind(payload)
-        }
+        adapter::hand_back(
+            io,
+            |io| {
+                let mut st = f(&core, io.as_mut().expect("the job holds the value"));
+                st.io = io.take();
+                st.busy = false;
+                st.waker.take()
+            },
+            || core.put_back(None),
+        );
     }
 }
 
@@ -90,13 +83,9 @@ impl<T> Unblock<T> {
     /// Hands a job holding the value (taken out by the caller, who set
     /// `busy`) to the pool. If the pool refuses, the value goes back.
     fn submit<W: Work>(&self, job: W, value: fn(W) -> Box<T>) -> io::Result<Run<W::Output>> {
-        let (job, err) = match pool::submit(self.pool.shared(), None, job, false) {
+        let (job, err) = match adapter::submit(&self.pool, job) {
             Ok(run) => return Ok(run),
-            Err(TryRunError::Spawn(job, err)) => (job, err),
-            Err(TryRunError::Closed(job) | TryRunError::Full(job)) => (
-                job,
-                io::Error::new(io::ErrorKind::Other, "threadbridge: the pool is shut down"),
-            ),
+            Err(refused) => refused,
         };
         let mut st = self.core.lock();
         st.io = Some(value(job));
@@ -145,32 +134,16 @@ impl<T> Unblock<T> {
         self.submit(job, |job| job.io)
     }
 
-    /// Called where the async side is about to wait for a job. On a worker
-    /// thread of the pool (a job that `block_on`s this `Unblock`) a job
-    /// still queued would wait for a thread that this very thread may be
-    /// holding: polling its [`Run`] there takes it back and runs it inline,
-    /// as [`Run`] does for nested jobs. Jobs never wait for the async side,
-    /// so running one inline cannot deadlock.
+    /// See [`adapter::poll_inline`]: a job still queued is run here when
+    /// the async side polls on a worker of the pool.
     pub(super) fn poll_inline(&mut self, cx: &mut Context<'_>) {
-        if !worker::is_worker_of(self.pool.shared()) {
-            return;
-        }
-        if let Some(mut run) = self.run.take() {
-            if Pin::new(&mut run).poll(cx).is_pending() {
-                self.run = Some(run);
-            }
-        }
+        adapter::poll_inline(&self.pool, &mut self.run, cx);
     }
 
     /// The value is lost: resumes the panic that lost it (if it was an I/O
     /// job's), then reports an error.
     pub(super) fn poll_lost(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
-        if let Some(mut run) = self.run.take() {
-            if Pin::new(&mut run).poll(cx).is_pending() {
-                self.run = Some(run);
-                return Poll::Pending;
-            }
-        }
+        ready!(adapter::poll_run(&mut self.run, cx));
         Poll::Ready(gone())
     }
 }

@@ -1,0 +1,202 @@
+//! The queues a job waits in, as the pool lock sees them: the [`Job`]
+//! trait (a job apart from its closure and result), the pool's FIFO of
+//! [`Task`]s, and a limiter's [`Tokens`] with their FIFO of waiters.
+//!
+//! Withdrawn jobs stay in their queue as tombstones (they are skipped when
+//! popped), and live counts are kept beside each queue; a queue is
+//! [compacted](compact) when tombstones outnumber live jobs.
+
+use std::collections::VecDeque;
+use std::io;
+use std::task::Waker;
+
+use crate::idle::IdleWorker;
+use crate::stats::LimiterStats;
+use crate::sync::{Arc, Mutex};
+
+/// A job as the pool's queues see it.
+pub(crate) type Task = Arc<dyn Job>;
+
+/// The queue-side view of a job, independent of its closure and result.
+pub(crate) trait Job: Send + Sync {
+    /// Under the pool lock: `Pending` → `Claimed`. `false` for a tombstone.
+    fn claim(&self) -> bool;
+    /// Under the pool lock: whether the job still waits.
+    fn is_pending(&self) -> bool;
+    /// Under the pool lock: `Pending` → `Refused`; the `Run`'s waker goes
+    /// to `wakes`, to be woken after the lock is released.
+    fn refuse(&self, err: &Arc<io::Error>, wakes: &mut Vec<Waker>) -> bool;
+    fn limiter(&self) -> Option<&Arc<Tokens>>;
+    /// Under the pool lock: where the job waits. A job withdrawn, refused
+    /// or claimed is [`Loc::Nowhere`] by the time the pool lock is
+    /// released, so for a job in a queue `loc() == its queue` means it
+    /// still waits, without locking its slot as
+    /// [`is_pending`](Job::is_pending) does.
+    fn loc(&self) -> Loc;
+    fn set_loc(&self, loc: Loc);
+    /// A nested `Run` waiting on its limiter is woken when granted, so it
+    /// can take its job back inline: the waker to wake, if so.
+    fn inline_waker(&self) -> Option<Waker>;
+    /// Runs a claimed job to its end on this thread and publishes the
+    /// outcome; a worker (its idle-stack handle given) learns what to do
+    /// next.
+    fn execute(self: Arc<Self>, worker: Option<&Arc<IdleWorker>>) -> After;
+}
+
+/// Where a job waits, written and read under the pool lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Loc {
+    /// Waiting for a limiter's token.
+    Limiter = 0,
+    /// In the pool's queue (holding any token it needs).
+    Queue = 1,
+    /// Not waiting anywhere: claimed, withdrawn, refused, or not yet
+    /// submitted.
+    Nowhere = 2,
+}
+
+impl Loc {
+    pub(crate) fn from_u8(raw: u8) -> Self {
+        match raw {
+            0 => Loc::Limiter,
+            1 => Loc::Queue,
+            _ => Loc::Nowhere,
+        }
+    }
+}
+
+/// What a worker does after a job, decided under the pool lock.
+pub(crate) enum After {
+    /// Run this job, already claimed.
+    Next(Task),
+    /// The worker is on the idle stack: spin, then park.
+    Idle,
+    /// Re-take the lock and decide (pool closed, thread surplus, or the job
+    /// ran inline on a nested `Run`'s thread).
+    Check,
+}
+
+/// Drops the tombstones of a job queue (`live` jobs still pending in it):
+/// all of them once none is live, the rest when they outnumber live jobs —
+/// so withdrawn jobs cost amortized O(1) and never pile up.
+pub(crate) fn compact(queue: &mut VecDeque<Task>, live: usize) {
+    if live == 0 {
+        queue.clear();
+    } else if queue.len() > 2 * live + 32 {
+        queue.retain(|job| job.is_pending());
+    }
+}
+
+/// A limiter's tokens and its FIFO of jobs waiting for one. Only touched
+/// with the pool lock held (lock order pool → limiter → job), so a token
+/// moves from one job to the next waiter in one step.
+pub(crate) struct Tokens {
+    state: Mutex<TokenState>,
+}
+
+struct TokenState {
+    limit: usize,
+    /// Tokens held.
+    running: usize,
+    /// Live waiters (tombstones excluded).
+    waiting: usize,
+    waiters: VecDeque<Task>,
+}
+
+/// What a limiter did with a new job.
+pub(crate) enum Admit {
+    /// It holds a token: queue it on the pool.
+    Token,
+    /// It waits for a token.
+    Waiting,
+    /// No token is free and the caller would not wait.
+    Full,
+}
+
+impl Tokens {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self {
+            state: Mutex::new(TokenState {
+                limit,
+                running: 0,
+                waiting: 0,
+                waiters: VecDeque::new(),
+            }),
+        }
+    }
+
+    /// Takes a token for a new job if one is free and nobody waits for one
+    /// (FIFO); else, unless `try_only`, makes the job (from `job`) a waiter.
+    pub(crate) fn admit(&self, job: impl FnOnce() -> Task, try_only: bool) -> Admit {
+        let mut st = self.state.lock();
+        if st.running < st.limit && st.waiting == 0 {
+            st.running += 1;
+            Admit::Token
+        } else if try_only {
+            Admit::Full
+        } else {
+            let job = job();
+            job.set_loc(Loc::Limiter);
+            st.waiters.push_back(job);
+            st.waiting += 1;
+            Admit::Waiting
+        }
+    }
+
+    /// Returns one token; if that frees one for the oldest live waiter,
+    /// hands it over and returns the waiter.
+    pub(crate) fn release_and_grant(&self) -> Option<Task> {
+        let mut st = self.state.lock();
+        st.running -= 1;
+        st.grant_one()
+    }
+
+    /// Sets the limit, then hands every free token to a waiter.
+    pub(crate) fn set_limit(&self, limit: usize) -> Vec<Task> {
+        let mut st = self.state.lock();
+        st.limit = limit;
+        let mut granted = Vec::new();
+        while let Some(job) = st.grant_one() {
+            granted.push(job);
+        }
+        granted
+    }
+
+    /// A waiter's `Run` was dropped; its entry is now a tombstone.
+    pub(crate) fn withdraw_waiter(&self) {
+        let mut st = self.state.lock();
+        st.waiting -= 1;
+        let live = st.waiting;
+        compact(&mut st.waiters, live);
+    }
+
+    /// A snapshot (takes only the limiter's own lock).
+    pub(crate) fn stats(&self) -> LimiterStats {
+        let st = self.state.lock();
+        LimiterStats {
+            limit: st.limit,
+            running: st.running,
+            waiting: st.waiting,
+        }
+    }
+}
+
+impl TokenState {
+    fn grant_one(&mut self) -> Option<Task> {
+        if self.running >= self.limit {
+            return None;
+        }
+        while let Some(job) = self.waiters.pop_front() {
+            // Not `is_pending`: that locks the job, and this runs for every
+            // job that waited, under the pool lock.
+            debug_assert_eq!(job.is_pending(), job.loc() == Loc::Limiter);
+            if job.loc() == Loc::Limiter {
+                self.waiting -= 1;
+                self.running += 1;
+                return Some(job);
+            }
+        }
+        None
+    }
+}

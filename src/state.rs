@@ -1,0 +1,397 @@
+//! [`State`]: everything the pool lock guards, and every scheduling
+//! decision made under it.
+//!
+//! # The lock and its invariants
+//! One mutex (the *pool lock*, in [`Shared`](crate::shared::Shared)) guards
+//! the job queue, the idle-thread stack, the thread count, the totals, and
+//! — nested inside it, lock order pool → limiter → job — every limiter's
+//! [`Tokens`]. Holding it, a decision and its effect are one step, so no
+//! wake-up can fall between them:
+//!
+//! * **No stranded job.** A job enters the queue only under the lock, and
+//!   then either an idle thread is popped off the idle stack and handed it
+//!   (a parked one is notified as soon as the lock is released), or a
+//!   thread is reserved to be started, or every thread is busy and checks
+//!   the queue (under the lock) before it goes idle again.
+//! * **Keep-alive vs. new job.** A thread whose keep-alive expires re-takes
+//!   the lock and exits only if nobody popped it off the idle stack
+//!   meanwhile (its `notified` flag, written under the lock).
+//! * **Cancellation vs. start.** A job is claimed for running, withdrawn by
+//!   its dropped [`Run`](crate::Run), or refused after a failed thread
+//!   start only under the lock, so exactly one of them happens.
+//! * **Tokens.** A limiter's `running` only changes under the lock; a freed
+//!   token goes straight to the oldest live waiter (FIFO).
+//!
+//! Nothing here runs user code or starts a thread: wake-ups and thread
+//! starts decided under the lock are recorded (`deferred`, `notify`,
+//! `spawns`) and done once it is released.
+//!
+//! # Waking threads
+//! A submit wakes one thread at most; a woken thread that leaves jobs queued
+//! wakes the next (*wake chaining*), or up to two while more jobs run than
+//! the machine has cores (*fan-out*: the jobs are blocking, so threads, not
+//! cores, are what they wait for). Up to two idle threads spin before they
+//! park; a spinner handed a job makes the warmest parked thread spin in its
+//! place (*relay*), so a steady stream of jobs finds a thread awake.
+
+use std::collections::VecDeque;
+use std::io;
+use std::task::Waker;
+
+use crate::idle::{warmer, IdleWorker, NONE, WAKE, WORK};
+use crate::queue::{compact, Loc, Task, Tokens};
+use crate::sync::{Arc, Ordering, WakerSet};
+
+/// Everything the pool lock guards.
+pub(crate) struct State {
+    /// Jobs waiting for a thread, FIFO, tombstones included.
+    queue: VecDeque<Task>,
+    /// Live (not withdrawn) jobs in `queue`.
+    queue_live: usize,
+    /// Idle threads; the last one to go idle is the first one woken (LIFO).
+    pub(crate) idle: Vec<Arc<IdleWorker>>,
+    /// Threads popped off the idle stack for work that have not yet looked
+    /// at the queue. While one is on its way, a submit wakes nobody else:
+    /// that thread takes the job or, if more are queued, wakes the next.
+    pub(crate) waking: usize,
+    /// Idle threads spinning before they park (at most [`MAX_SPINNERS`]).
+    pub(crate) spinners: usize,
+    /// The machine's cores (1 under loom, so that two running jobs are
+    /// enough to model the fan-out in [`State::wake_next`]).
+    cores: usize,
+    /// Counts threads going idle, to stamp their `warmth`.
+    idle_seq: usize,
+    /// Threads serving the pool, or reserved to be started.
+    pub(crate) threads: usize,
+    /// Threads that stopped serving and are running their stop hook.
+    pub(crate) exiting: usize,
+    pub(crate) running: usize,
+    pub(crate) max_threads: usize,
+    pub(crate) closed: bool,
+    /// Threads reserved under the lock, to be started once it is released.
+    pub(crate) spawns: usize,
+    /// Threads reserved and not yet serving: each will look at the queue
+    /// before it parks, so each covers one queued job.
+    pub(crate) starting: usize,
+    /// Wake-ups decided under the lock, done once it is released: a waker
+    /// may run executor code, even poll, which must not meet our lock.
+    pub(crate) deferred: Vec<Waker>,
+    /// Parked threads handed work under the lock, notified once it is
+    /// released: notified under it, the woken thread would only wait for
+    /// the lock, which a fast submitter re-takes first.
+    pub(crate) notify: Vec<Arc<IdleWorker>>,
+    /// The `Shutdown` futures waiting for every thread to exit.
+    pub(crate) shutdown: WakerSet,
+    pub(crate) completed: u64,
+    pub(crate) panicked: u64,
+    pub(crate) cancelled: u64,
+    pub(crate) rejected: u64,
+}
+
+impl State {
+    pub(crate) fn new(max_threads: usize) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            queue: VecDeque::new(),
+            queue_live: 0,
+            idle: Vec::new(),
+            waking: 0,
+            spinners: 0,
+            idle_seq: 0,
+            cores: if cfg!(threadbridge_loom) { 1 } else { cores },
+            threads: 0,
+            exiting: 0,
+            running: 0,
+            max_threads,
+            closed: false,
+            spawns: 0,
+            starting: 0,
+            deferred: Vec::new(),
+            notify: Vec::new(),
+            shutdown: WakerSet::default(),
+            completed: 0,
+            panicked: 0,
+            cancelled: 0,
+            rejected: 0,
+        }
+    }
+
+    /// Closed, and every thread has exited (hooks included).
+    pub(crate) fn all_exited(&self) -> bool {
+        self.closed && self.threads == 0 && self.exiting == 0
+    }
+
+    /// Whether a job submitted now would start or find queue space at once.
+    pub(crate) fn has_room(&self, capacity: usize) -> bool {
+        !self.idle.is_empty() || self.threads < self.max_threads || self.queue_live < capacity
+    }
+
+    /// Queues a job that holds any token it needs. With `dispatch`, makes
+    /// sure a thread will take it: wakes the most recently parked thread,
+    /// or reserves a new one (started once the lock is released).
+    pub(crate) fn enqueue(&mut self, job: Task, dispatch: bool) {
+        job.set_loc(Loc::Queue);
+        self.queue.push_back(job);
+        self.queue_live += 1;
+        if dispatch {
+            self.dispatch();
+        }
+    }
+
+    fn dispatch(&mut self) {
+        match self.idle.last() {
+            None if self.threads < self.max_threads => self.reserve(1),
+            None => {} // every thread is busy and re-checks the queue when done
+            // A spinning thread costs nothing to hand work to; a parked one
+            // costs a futex wake, so only one is woken at a time.
+            Some(top) if self.waking == 0 || top.is_spinning() => self.wake_top(),
+            Some(_) => {} // the thread already waking takes it or wakes the next
+        }
+    }
+
+    /// Puts a worker on the idle stack: on top if it may spin (fewer than
+    /// [`MAX_SPINNERS`] do), else just below the spinning threads, which
+    /// stay on top so that the next job goes to one of them.
+    pub(crate) fn go_idle(&mut self, worker: &Arc<IdleWorker>) {
+        worker.notified.store(NONE, Ordering::Relaxed);
+        self.idle_seq = self.idle_seq.wrapping_add(1);
+        worker.warmth.store(self.idle_seq, Ordering::Relaxed);
+        let spin = self.spinners < MAX_SPINNERS;
+        worker.spinning.store(spin, Ordering::Relaxed);
+        if spin {
+            self.spinners += 1;
+            self.idle.push(Arc::clone(worker));
+        } else {
+            let at = self.idle.len() - self.spinning_on_top();
+            self.idle.insert(at, Arc::clone(worker));
+        }
+    }
+
+    /// How many threads at the top of the idle stack are spinning.
+    pub(crate) fn spinning_on_top(&self) -> usize {
+        let spinning = |p: &&Arc<IdleWorker>| p.is_spinning();
+        self.idle.iter().rev().take_while(spinning).count()
+    }
+
+    /// A thread's spin is over. If it was handed work and no other thread
+    /// spins, the parked thread on top of the stack spins in its place, so
+    /// a steady stream of jobs never waits for a futex wake. If it is
+    /// still idle, it moves below any thread that still spins.
+    pub(crate) fn stop_spinning(&mut self, worker: &Arc<IdleWorker>) {
+        self.spinners -= 1;
+        worker.spinning.store(false, Ordering::Relaxed);
+        match worker.notified.load(Ordering::Relaxed) {
+            NONE => {}
+            WORK if self.spinners == 0 && !self.closed && self.relays() => {
+                return self.relay_spin();
+            }
+            _ => return, // popped: for work, or to exit (close, resize)
+        }
+        // Under the lock, `notified == NONE` means it is still stacked, near
+        // the top: at most MAX_SPINNERS threads are above it. It goes below
+        // them, and below any parked thread that went idle after it (one
+        // that spun in its place may have parked first).
+        if let Some(at) = self.idle.iter().rposition(|p| Arc::ptr_eq(p, worker)) {
+            let me = self.idle.remove(at);
+            let mine = me.warmth.load(Ordering::Relaxed);
+            let mut at = self.idle.len() - self.spinning_on_top();
+            while at > 0 && warmer(self.idle[at - 1].warmth.load(Ordering::Relaxed), mine) {
+                at -= 1;
+            }
+            self.idle.insert(at, me);
+        }
+    }
+
+    /// Whether a spinner handed work passes spinning on: with one core, a
+    /// second spinner would only take turns with the first (loom's pools
+    /// count one core but relay, so the models cover it).
+    fn relays(&self) -> bool {
+        cfg!(threadbridge_loom) || self.cores > 1
+    }
+
+    /// Whether nothing waits for the unlock: no notify, waker or thread
+    /// start decided under the lock.
+    pub(crate) fn nothing_deferred(&self) -> bool {
+        self.notify.is_empty() && self.deferred.is_empty() && self.spawns == 0
+    }
+
+    /// Makes the warmest parked thread spin. It is notified at once, under
+    /// the lock: unlike a hand-off of work, nothing waits for it, and this
+    /// thread may park right after, which releases the lock without
+    /// sending deferred notifies.
+    fn relay_spin(&mut self) {
+        if let Some(top) = self.idle.last() {
+            top.spinning.store(true, Ordering::Relaxed);
+            self.spinners += 1;
+            top.event.notify();
+        } else if self.threads == 1 && self.max_threads > 1 {
+            // This is the pool's only thread: start the second spinner.
+            self.reserve(1);
+        }
+    }
+
+    /// A thread that just claimed a job from a queue that still holds more
+    /// wakes the next idle thread, unless one is already on its way.
+    ///
+    /// While more jobs run than the machine has cores, jobs are blocking
+    /// rather than computing, and one wake-up at a time (~20 µs a hop on a
+    /// VM) would take ~10 ms to wake 512 threads: then each woken thread
+    /// wakes up to two, as long as more jobs are queued than threads are on
+    /// their way, so the wake-ups fan out.
+    pub(crate) fn wake_next(&mut self) {
+        if self.running > self.cores {
+            for _ in 0..2 {
+                if self.queue_live <= self.waking || self.idle.is_empty() {
+                    return;
+                }
+                self.wake_top();
+            }
+        } else if self.queue_live > 0 && self.waking == 0 && !self.idle.is_empty() {
+            self.wake_top();
+        }
+    }
+
+    /// After a worker took a job: if jobs are still queued with no thread
+    /// idle or on its way for them, reserves one more thread (up to the
+    /// cap). Submits alone grow the pool only while they arrive; without
+    /// this, a backlog left when they stop — or built while idle threads
+    /// were being woken one by one — would be drained by however many
+    /// threads there were, never the cap.
+    pub(crate) fn grow_for_backlog(&mut self) {
+        if self.queue_live > self.waking + self.starting
+            && self.idle.is_empty()
+            && self.threads < self.max_threads
+            && !self.closed
+        {
+            self.reserve(1);
+        }
+    }
+
+    /// Counts `n` new threads, to be started once the lock is released.
+    fn reserve(&mut self, n: usize) {
+        self.threads += n;
+        self.starting += n;
+        self.spawns += n;
+    }
+
+    fn wake_top(&mut self) {
+        if let Some(worker) = self.idle.pop() {
+            self.waking += 1;
+            if worker.hand(WORK) {
+                self.notify.push(worker);
+            }
+        }
+    }
+
+    /// Pops the oldest live job and claims it for the calling thread.
+    pub(crate) fn pop_claim(&mut self) -> Option<Task> {
+        while let Some(job) = self.queue.pop_front() {
+            if job.claim() {
+                self.queue_live -= 1;
+                self.running += 1;
+                return Some(job);
+            }
+        }
+        None
+    }
+
+    /// Claims a specific queued job (a nested `Run` taken back inline).
+    pub(crate) fn claim_queued(&mut self, job: &Task) -> bool {
+        if job.claim() {
+            self.queue_live -= 1;
+            self.running += 1;
+            self.compact_queue();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Accounts for a pending job withdrawn from wherever it waits (its
+    /// stage was already set to gone under the lock).
+    pub(crate) fn withdraw(&mut self, loc: Loc, limiter: Option<&Arc<Tokens>>) {
+        match loc {
+            Loc::Queue => {
+                self.queue_live -= 1;
+                self.compact_queue();
+                if let Some(limiter) = limiter {
+                    self.release_token(limiter, true);
+                }
+            }
+            Loc::Limiter => {
+                let limiter = limiter.expect("a job waiting on a limiter has one");
+                limiter.withdraw_waiter();
+            }
+            Loc::Nowhere => unreachable!("a started job cannot be withdrawn"),
+        }
+    }
+
+    fn compact_queue(&mut self) {
+        compact(&mut self.queue, self.queue_live);
+    }
+
+    /// Returns a limiter token; if that frees one for the oldest live
+    /// waiter, grants it and queues the waiter for a thread.
+    pub(crate) fn release_token(&mut self, limiter: &Tokens, dispatch: bool) {
+        if let Some(job) = limiter.release_and_grant() {
+            self.deferred.extend(job.inline_waker());
+            self.enqueue(job, dispatch);
+        }
+    }
+
+    /// Sets a limiter's limit, and grants the tokens that frees.
+    pub(crate) fn set_limit(&mut self, limiter: &Tokens, limit: usize) {
+        for job in limiter.set_limit(limit) {
+            self.deferred.extend(job.inline_waker());
+            self.enqueue(job, true);
+        }
+    }
+
+    /// After `max_threads` was raised, starts threads for queued jobs;
+    /// after it was lowered, tells surplus idle threads (the coldest first)
+    /// to exit. Busy surplus threads exit after their job.
+    pub(crate) fn resize(&mut self) {
+        if self.threads > self.max_threads {
+            let surplus = (self.threads - self.max_threads).min(self.idle.len());
+            for worker in self.idle.drain(..surplus) {
+                worker.notify(WAKE);
+            }
+        } else if self.idle.is_empty() {
+            let wanted = self.queue_live.min(self.max_threads - self.threads);
+            self.reserve(wanted);
+        }
+    }
+
+    pub(crate) fn remove_idle(&mut self, worker: &Arc<IdleWorker>) {
+        if let Some(i) = self.idle.iter().position(|p| Arc::ptr_eq(p, worker)) {
+            self.idle.remove(i);
+        }
+    }
+
+    /// Nobody is left to run the queue (no thread, and none could start):
+    /// hands every queued job back with `err`. A refused job's token may
+    /// grant a waiter, which lands in the queue too and is refused in turn.
+    pub(crate) fn refuse_all(&mut self, err: &Arc<io::Error>) {
+        while let Some(job) = self.queue.pop_front() {
+            if job.refuse(err, &mut self.deferred) {
+                self.queue_live -= 1;
+                self.rejected += 1;
+                if let Some(limiter) = job.limiter() {
+                    self.release_token(limiter, false);
+                }
+            }
+        }
+    }
+
+    /// Live (not withdrawn) jobs in the queue.
+    pub(crate) fn queue_live(&self) -> usize {
+        self.queue_live
+    }
+}
+
+/// How many idle threads of one pool may spin at once before parking. Two:
+/// while one is handed a job and runs it, the other keeps a core awake for
+/// the submitter's wake-up and catches the next job. On a virtual machine a
+/// wake-up sent to a halted core costs ~15–20 µs; with two spinners a
+/// one-at-a-time round trip stays near 5 µs (see README, Performance).
+pub(crate) const MAX_SPINNERS: usize = 2;
