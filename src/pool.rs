@@ -19,7 +19,7 @@ use crate::worker;
 /// A bounded pool of worker threads that async code hands blocking work to.
 ///
 /// A cheap handle: clones share one pool. Dropping the last handle (and the
-/// last [`Limiter`]) closes the pool without blocking: accepted jobs still
+/// last [`Limiter`](crate::Limiter)) closes the pool without blocking: accepted jobs still
 /// run, then the threads exit.
 ///
 /// # Examples
@@ -89,7 +89,7 @@ impl Pool {
     }
 
     /// Like [`run`](Pool::run), but refuses instead of queueing beyond
-    /// [`queue_capacity`](Builder::queue_capacity), and returns errors
+    /// [`queue_capacity`](crate::Builder::queue_capacity), and returns errors
     /// instead of panicking.
     ///
     /// # Errors
