@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::TryRunError;
-use crate::fault;
+use crate::fault::{self, drop_quietly};
 use crate::job::Work;
 use crate::pool::{self, Pool};
 use crate::run::Run;
@@ -40,13 +40,14 @@ pub(crate) fn hand_back<V>(
     match panic::catch_unwind(AssertUnwindSafe(|| last_look(&mut value))) {
         Ok(waker) => {
             if let Some(waker) = waker {
-                waker.wake();
+                fault::wake(waker);
             }
             drop(value);
         }
         Err(payload) => {
             lose();
-            drop(value);
+            // A second panic from the value's Drop would replace the first.
+            drop_quietly(value);
             panic::resume_unwind(payload)
         }
     }

@@ -1,14 +1,35 @@
 //! What the pool does when user code fails: drops that may panic, panics
-//! nobody awaits, hooks that panic, and the texts of the pool's own panics.
+//! nobody awaits, hooks and wakers that panic, and the texts of the pool's
+//! own panics.
 //!
-//! Every place the pool calls user code goes through one of these (or
-//! `catch_unwind` right where it calls it), so that no panic there costs a
-//! worker, a token or a wake-up.
+//! # Every place the pool calls user code
+//! Each is either *guarded* — a panic is caught, the pool's accounting
+//! stays exact, and the payload goes to [`on_panic`](crate::Builder::on_panic)
+//! or (for wakers and drops, whose panic std's panic hook has already
+//! printed) is dropped — or the *caller's own*: it runs in the caller's
+//! poll or call, where its panic resumes. None runs under the pool lock
+//! or a job's lock.
+//!
+//! | user code | where it runs | on a panic |
+//! |---|---|---|
+//! | the job's closure | a worker, or inline in a nested poll | guarded: resumes in the awaiting task, or goes to `on_panic` if nobody awaits |
+//! | `Waker::wake` of a `Run`, a limiter job taken back inline, a `Shutdown` | a worker finishing a job; any thread whose critical section woke it (a submit, a drop, a shutdown) | guarded ([`wake`]): the other wake-ups still go out, the thread goes on |
+//! | `Waker::wake` in an adapter's job ([`Iter`](crate::Iter), [`Unblock`](crate::Unblock)) | a worker | guarded ([`wake`]) |
+//! | `Waker::clone` / `drop` of a poll's waker | the polling thread, outside the pool's and the job's locks | the caller's own: resumes from its poll |
+//! | `Drop` of a result, a closure never run, a panic payload | a worker, or the thread that drops the `Run` | guarded ([`drop_quietly`]) |
+//! | `on_thread_start`, `on_thread_stop` | the worker | guarded ([`call_hook`]): the thread serves, or exits, anyway |
+//! | `on_panic` | where the panic nobody awaits is dropped | guarded: its own panic is dropped |
+//! | `thread_name` | the thread that starts a worker | guarded: the default name is used |
+//! | `Iterator::next` of an [`Iter`](crate::Iter) | a worker | guarded: the stream yields the items before it, then resumes the panic in its poll |
+//! | `Iterator`'s and an `Unblock`'s inner `Drop` | the job's worker, or where the adapter is dropped | guarded: a job's panic goes to its `Run` |
+//! | an `Unblock`'s inner `Read` / `Write` / `Seek` / `flush` | a worker | guarded: the value is lost, the panic resumes in the next poll |
+//! | a `with_mut` closure | a worker | guarded: as the inner value's methods |
 
 use std::any::Any;
 use std::fmt::Display;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
+use std::task::Waker;
 use std::thread;
 
 use crate::config::{Config, Hook};
@@ -39,6 +60,14 @@ pub(crate) fn report_panic(config: &Config, payload: Box<dyn Any + Send>) {
         }
         None => drop_quietly(payload),
     }
+}
+
+/// Wakes a task for the pool. A waker is the executor's code; if it
+/// panics (an executor that is gone, say), the panic must not unwind into
+/// the pool — a worker between two jobs, a submit, a shutdown — nor stop
+/// the wake-ups after it. std's panic hook has already printed it.
+pub(crate) fn wake(waker: Waker) {
+    drop_quietly(panic::catch_unwind(AssertUnwindSafe(move || waker.wake())));
 }
 
 /// Calls a thread hook (`on_thread_start`, `on_thread_stop`); a panic in

@@ -24,6 +24,7 @@ use futures_core::stream::{FusedStream, Stream};
 
 use crate::adapter;
 use crate::cancel::CancelToken;
+use crate::fault;
 use crate::job::Work;
 use crate::pool::Pool;
 use crate::run::Run;
@@ -130,7 +131,7 @@ impl<T> Core<T> {
         let waker = st.waker.take();
         drop(st);
         if let Some(waker) = waker {
-            waker.wake();
+            fault::wake(waker);
         }
     }
 }
@@ -179,7 +180,7 @@ fn pump<'a, T>(
         };
         st.items.push_back(item);
         if let Some(waker) = st.waker.take() {
-            unlocked(&mut st, || waker.wake());
+            unlocked(&mut st, || fault::wake(waker));
         }
     }
     (st, true)

@@ -30,7 +30,7 @@ use crate::fault::{self, discard, drop_quietly};
 use crate::idle::IdleWorker;
 use crate::queue::{After, Job, Loc, Task, Tokens};
 use crate::shared::Shared;
-use crate::sync::{register_waker, Arc, AtomicBool, AtomicU8, Mutex, Ordering};
+use crate::sync::{store_waker, Arc, AtomicBool, AtomicU8, Mutex, Ordering, Store};
 use crate::trace::Origin;
 use crate::worker;
 
@@ -257,7 +257,9 @@ impl<W: Work> Job for JobCell<W> {
         if !self.wants_inline.load(Ordering::Relaxed) {
             return None;
         }
-        self.slot.lock().waker.clone()
+        // Taken, not cloned: no executor code under the pool lock. The
+        // woken Run registers its waker again when it polls.
+        self.slot.lock().waker.take()
     }
 
     fn execute(self: Arc<Self>, worker: Option<&Arc<IdleWorker>>) -> After {
@@ -291,7 +293,7 @@ impl<W: Work> Job for JobCell<W> {
         // and a large burst would peak higher.
         drop(self);
         if let Some(waker) = waker {
-            waker.wake();
+            fault::wake(waker);
         }
         after
     }
@@ -299,16 +301,30 @@ impl<W: Work> Job for JobCell<W> {
 
 impl<W: Work> RunHandle<W::Output> for JobCell<W> {
     fn poll_result(&self, cx: &mut Context<'_>) -> Poll<W::Output> {
-        let mut slot = self.slot.lock();
-        let Some(ended) = slot.stage.take_ended() else {
+        let mut fresh = None;
+        let ended = loop {
+            let mut slot = self.slot.lock();
+            if let Some(ended) = slot.stage.take_ended() {
+                drop(slot);
+                drop(fresh);
+                break ended;
+            }
             assert!(
                 !matches!(slot.stage, Stage::Gone),
                 "a Run's job is never gone while it waits"
             );
-            register_waker(&mut slot.waker, cx.waker());
-            return Poll::Pending;
+            match store_waker(&mut slot.waker, cx.waker(), &mut fresh) {
+                Store::Done(stale) => {
+                    drop(slot);
+                    drop(stale);
+                    return Poll::Pending;
+                }
+                Store::Clone => {
+                    drop(slot);
+                    fresh = Some(cx.waker().clone());
+                }
+            }
         };
-        drop(slot);
         match ended {
             Ended::Done(Ok(value)) => Poll::Ready(value),
             Ended::Done(Err(payload)) => panic::resume_unwind(payload),
@@ -320,6 +336,9 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
     }
 
     fn run_inline(self: Arc<Self>, cx: &Context<'_>) {
+        // Cloned before the pool lock: a waker is executor code. This is
+        // the rare path (a Run polled on a worker of its own pool).
+        let waker = cx.waker().clone();
         let mut st = self.shared.lock();
         match self.loc() {
             Loc::Queue => {
@@ -333,7 +352,9 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
                 // granted so the job can be taken back from the queue.
                 let mut slot = self.slot.lock();
                 self.wants_inline.store(true, Ordering::Relaxed);
-                register_waker(&mut slot.waker, cx.waker());
+                let stale = slot.waker.replace(waker);
+                drop((slot, st));
+                drop(stale);
                 return;
             }
             Loc::Nowhere => return,

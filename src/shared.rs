@@ -9,10 +9,11 @@ use std::task::Waker;
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::fault;
 use crate::idle::WAKE;
 use crate::state::State;
 use crate::stats::Stats;
-use crate::sync::{thread_local, Arc, AtomicUsize, Condvar, Mutex, MutexGuard};
+use crate::sync::{thread_local, Arc, AtomicUsize, Condvar, Mutex, MutexGuard, Store};
 
 /// The state every [`Pool`](crate::Pool) handle, worker, limiter and job of
 /// one pool points to.
@@ -55,7 +56,7 @@ impl Shared {
             worker.event.notify();
         }
         for waker in wakers {
-            waker.wake();
+            fault::wake(waker);
         }
         spawns
     }
@@ -105,21 +106,35 @@ impl Shared {
 
     /// A `Shutdown` future's poll: `true` once every thread has exited;
     /// else its waker is registered (under `id`) to be woken when they have.
+    /// The waker is cloned and dropped outside the pool lock.
     pub(crate) fn poll_exit(&self, id: &mut Option<u64>, waker: &Waker) -> bool {
-        let mut st = self.lock();
-        if st.all_exited() {
-            if let Some(id) = id.take() {
-                st.shutdown.forget(id);
+        let mut fresh = None;
+        loop {
+            let mut st = self.lock();
+            if st.all_exited() {
+                let stale = id.take().and_then(|id| st.shutdown.forget(id));
+                drop(st);
+                drop((stale, fresh));
+                return true;
             }
-            return true;
+            match st.shutdown.store(id, waker, &mut fresh) {
+                Store::Done(stale) => {
+                    drop(st);
+                    drop(stale);
+                    return false;
+                }
+                Store::Clone => {
+                    drop(st);
+                    fresh = Some(waker.clone());
+                }
+            }
         }
-        st.shutdown.register(id, waker);
-        false
     }
 
     /// A `Shutdown` future was dropped while it waited.
     pub(crate) fn forget_exit_waker(&self, id: u64) {
-        self.lock().shutdown.forget(id);
+        let stale = self.lock().shutdown.forget(id);
+        drop(stale);
     }
 
     pub(crate) fn stats(&self) -> Stats {

@@ -25,6 +25,7 @@
 
 pub(crate) use imp::*;
 
+use std::task::Waker;
 use std::time::Instant;
 
 /// The global pool's cell (never used inside a loom model: loom has no
@@ -36,45 +37,88 @@ pub(crate) use std::sync::OnceLock;
 /// Call it under the lock that guards the condition being waited for, and
 /// have the side that changes the condition `take()` the slot under that
 /// same lock (then wake it unlocked): no wake-up can fall between.
-pub(crate) fn register_waker(slot: &mut Option<std::task::Waker>, waker: &std::task::Waker) {
+///
+/// The clone (and the drop of a replaced waker) runs executor code under
+/// that lock; the adapters' locks are their own, so this is theirs. Under
+/// the pool's and a job's locks, use [`store_waker`] instead.
+pub(crate) fn register_waker(slot: &mut Option<Waker>, waker: &Waker) {
     match slot {
         Some(old) if old.will_wake(waker) => {}
         _ => *slot = Some(waker.clone()),
     }
 }
 
+/// What [`store_waker`] did.
+pub(crate) enum Store {
+    /// The task's waker is in the slot. Drop this (a replaced waker, or a
+    /// clone that was not needed) once the lock is released.
+    Done(Option<Waker>),
+    /// A clone of the waker is needed: make it with the lock released
+    /// (cloning runs executor code), re-take the lock, re-check the
+    /// condition, and call again with the clone in `fresh`.
+    Clone,
+}
+
+/// [`register_waker`]'s rule without running executor code under the lock:
+/// a waker's `clone` and `drop` are user code, which may panic, block or
+/// call back into the pool, so they happen outside it (`fresh` is the
+/// clone, made outside; the waker replaced goes out in [`Store::Done`]).
+pub(crate) fn store_waker(
+    slot: &mut Option<Waker>,
+    waker: &Waker,
+    fresh: &mut Option<Waker>,
+) -> Store {
+    if slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
+        return Store::Done(fresh.take());
+    }
+    match fresh.take() {
+        Some(new) => Store::Done(slot.replace(new)),
+        None => Store::Clone,
+    }
+}
+
 /// The wakers of several tasks waiting for one condition (the `Shutdown`
 /// futures of a pool), each under an id of its own, kept by
-/// [`register_waker`]'s rule: register under the lock that guards the
+/// [`store_waker`]'s rule: register under the lock that guards the
 /// condition, [`take_all`](WakerSet::take_all) under it when the condition
 /// turns true, wake unlocked.
 #[derive(Default)]
 pub(crate) struct WakerSet {
     next_id: u64,
-    wakers: Vec<(u64, Option<std::task::Waker>)>,
+    wakers: Vec<(u64, Option<Waker>)>,
 }
 
 impl WakerSet {
-    /// Keeps `waker` as the latest of waiter `id`, giving it an id on its
-    /// first call.
-    pub(crate) fn register(&mut self, id: &mut Option<u64>, waker: &std::task::Waker) {
+    /// [`store_waker`] for waiter `id`, giving it an id on its first call.
+    pub(crate) fn store(
+        &mut self,
+        id: &mut Option<u64>,
+        waker: &Waker,
+        fresh: &mut Option<Waker>,
+    ) -> Store {
         let id = *id.get_or_insert_with(|| {
             self.next_id += 1;
             self.next_id
         });
-        match self.wakers.iter_mut().find(|(i, _)| *i == id) {
-            Some((_, slot)) => register_waker(slot, waker),
-            None => self.wakers.push((id, Some(waker.clone()))),
-        }
+        let at = match self.wakers.iter().position(|(i, _)| *i == id) {
+            Some(at) => at,
+            None => {
+                self.wakers.push((id, None));
+                self.wakers.len() - 1
+            }
+        };
+        store_waker(&mut self.wakers[at].1, waker, fresh)
     }
 
-    /// Drops waiter `id`'s waker (it stopped waiting).
-    pub(crate) fn forget(&mut self, id: u64) {
-        self.wakers.retain(|(i, _)| *i != id);
+    /// Takes waiter `id`'s waker out (it stopped waiting), to be dropped
+    /// once the lock is released.
+    pub(crate) fn forget(&mut self, id: u64) -> Option<Waker> {
+        let at = self.wakers.iter().position(|(i, _)| *i == id)?;
+        self.wakers.swap_remove(at).1
     }
 
     /// Takes every waker, to be woken once the lock is released.
-    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = std::task::Waker> + '_ {
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Waker> + '_ {
         self.wakers.drain(..).filter_map(|(_, waker)| waker)
     }
 }

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::io::{self, SeekFrom};
 use std::task::Waker;
 
+use crate::fault;
 use crate::sync::{Mutex, MutexGuard};
 
 /// What the async side and the jobs share.
@@ -96,7 +97,7 @@ impl<T> Core<T> {
         let waker = st.waker.take();
         drop(st);
         if let Some(waker) = waker {
-            waker.wake();
+            fault::wake(waker);
         }
     }
 }
