@@ -8,7 +8,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,24 +15,6 @@ use std::sync::Arc;
 use common::*;
 use futures::stream::{FusedStream, Stream};
 use futures::{FutureExt, StreamExt};
-
-/// A file under the temp dir with a unique name, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let name = format!("threadbridge-test-{tag}-{}-{n}", std::process::id());
-        Self(std::env::temp_dir().join(name))
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 fn lines_file(n: usize) -> (TempFile, Vec<String>) {
     let file = TempFile::new("lines");
@@ -97,21 +78,19 @@ fn counting(block_at: usize) -> (Counting, Arc<AtomicUsize>, Arc<Gate>, Arc<Atom
     ignore = "touches the filesystem; items_arrive_in_order_under_every_executor covers it in memory"
 )]
 fn the_lines_of_a_file_stream_under_tokio() {
-    for ex in [Executor::TokioCurrentThread, Executor::TokioMultiThread] {
-        with_timeout(TEST_SECS, move || {
-            let (file, expected) = lines_file(5_000);
-            let path = file.0.clone();
-            let got = ex.block_on(async move {
-                let handle = threadbridge::run(move || std::fs::File::open(path)).await?;
-                threadbridge::iter(BufReader::new(handle).lines())
-                    .collect::<Vec<std::io::Result<String>>>()
-                    .await
-                    .into_iter()
-                    .collect::<std::io::Result<Vec<String>>>()
-            });
-            assert!(got.expect("read the lines") == expected, "{ex:?}");
-        });
-    }
+    on_executors(TOKIO, |ex| async move {
+        let (file, expected) = lines_file(5_000);
+        let path = file.0.clone();
+        let handle = threadbridge::run(move || std::fs::File::open(path))
+            .await
+            .expect("open the file");
+        let got = threadbridge::iter(BufReader::new(handle).lines())
+            .collect::<Vec<std::io::Result<String>>>()
+            .await
+            .into_iter()
+            .collect::<std::io::Result<Vec<String>>>();
+        assert!(got.expect("read the lines") == expected, "{ex:?}");
+    });
 }
 
 #[test]

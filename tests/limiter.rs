@@ -35,15 +35,7 @@ fn peak_running_limiter_jobs_equals_the_limit() {
         let gate = Gate::new();
         let conc = Concurrency::new();
         let runs: Vec<_> = (0..12)
-            .map(|i| {
-                let (gate, conc) = (gate.clone(), conc.clone());
-                limiter.run(move || {
-                    conc.enter();
-                    gate.wait();
-                    conc.exit();
-                    i
-                })
-            })
+            .map(|i| limiter.run(conc.tracked(&gate, move || i)))
             .collect();
         wait_until("3 limiter jobs running", || conc.now() == 3);
         wait_until("limiter stats (limit 3, running 3, waiting 9)", || {
@@ -75,12 +67,7 @@ fn limiter_waiters_hold_no_thread_plain_jobs_still_run() {
         let pool = pool(2);
         let limiter = pool.limiter(1);
         let gate = Gate::new();
-        let runs: Vec<_> = (0..5)
-            .map(|_| {
-                let gate = gate.clone();
-                limiter.run(move || gate.wait())
-            })
-            .collect();
+        let runs: Vec<_> = (0..5).map(|_| limiter.run(gate.waiter())).collect();
         wait_until("1 limiter job running, 4 waiting", || {
             let s = limiter.stats();
             (s.running, s.waiting) == (1, 4)
@@ -103,10 +90,7 @@ fn two_limiters_on_one_pool_are_independent() {
         let a = pool.limiter(1);
         let b = pool.limiter(1);
         let gate = Gate::new();
-        let held = {
-            let gate = gate.clone();
-            a.run(move || gate.wait())
-        };
+        let held = a.run(gate.waiter());
         wait_until("limiter A's job running", || a.stats().running == 1);
         assert_eq!(block_on(b.run(|| 5)), 5, "limiter B blocked by limiter A");
         gate.open();
@@ -121,10 +105,7 @@ fn limiter_waiters_run_in_submission_order() {
         let limiter = pool.limiter(1);
         let gate = Gate::new();
         let order = Arc::new(Mutex::new(Vec::new()));
-        let first = {
-            let gate = gate.clone();
-            limiter.run(move || gate.wait())
-        };
+        let first = limiter.run(gate.waiter());
         wait_until("the first limiter job running", || {
             limiter.stats().running == 1
         });
@@ -149,13 +130,7 @@ fn an_abandoned_running_job_keeps_its_token_until_it_returns() {
         let limiter = pool.limiter(1);
         let started = Gate::new();
         let gate = Gate::new();
-        let run = {
-            let (started, gate) = (started.clone(), gate.clone());
-            limiter.run(move || {
-                started.open();
-                gate.wait();
-            })
-        };
+        let run = limiter.run(started_then_held(&started, &gate, || ()));
         started.wait();
         drop(run); // abandoned after it started: it keeps running
         let second_started = Arc::new(AtomicBool::new(false));
@@ -180,10 +155,7 @@ fn a_dropped_waiter_never_runs_and_the_next_token_passes_over_it() {
         let pool = pool(4);
         let limiter = pool.limiter(1);
         let gate = Gate::new();
-        let first = {
-            let gate = gate.clone();
-            limiter.run(move || gate.wait())
-        };
+        let first = limiter.run(gate.waiter());
         wait_until("the first limiter job running", || {
             limiter.stats().running == 1
         });
@@ -221,16 +193,7 @@ fn set_limit_up_starts_waiters_at_once() {
         let limiter = pool.limiter(1);
         let gate = Gate::new();
         let conc = Concurrency::new();
-        let runs: Vec<_> = (0..5)
-            .map(|_| {
-                let (gate, conc) = (gate.clone(), conc.clone());
-                limiter.run(move || {
-                    conc.enter();
-                    gate.wait();
-                    conc.exit();
-                })
-            })
-            .collect();
+        let runs: Vec<_> = (0..5).map(|_| limiter.run(conc.hold(&gate))).collect();
         wait_until("1 running, 4 waiting", || {
             let s = limiter.stats();
             (s.running, s.waiting) == (1, 4)
@@ -256,29 +219,10 @@ fn set_limit_down_takes_effect_as_jobs_finish() {
         let limiter = pool.limiter(3);
         let gates: Vec<_> = (0..3).map(|_| Gate::new()).collect();
         let conc = Concurrency::new();
-        let running: Vec<_> = gates
-            .iter()
-            .map(|gate| {
-                let (gate, conc) = (gate.clone(), conc.clone());
-                limiter.run(move || {
-                    conc.enter();
-                    gate.wait();
-                    conc.exit();
-                })
-            })
-            .collect();
+        let running: Vec<_> = gates.iter().map(|g| limiter.run(conc.hold(g))).collect();
         wait_until("3 running", || conc.now() == 3);
         let later = Gate::new();
-        let waiters: Vec<_> = (0..3)
-            .map(|_| {
-                let (later, conc) = (later.clone(), conc.clone());
-                limiter.run(move || {
-                    conc.enter();
-                    later.wait();
-                    conc.exit();
-                })
-            })
-            .collect();
+        let waiters: Vec<_> = (0..3).map(|_| limiter.run(conc.hold(&later))).collect();
         wait_until("3 waiting", || limiter.stats().waiting == 3);
 
         limiter.set_limit(1).unwrap();
@@ -322,12 +266,7 @@ fn limiter_clones_share_one_limit() {
         let runs: Vec<_> = (0..6)
             .map(|i| {
                 let l = if i % 2 == 0 { &limiter } else { &clone };
-                let (gate, conc) = (gate.clone(), conc.clone());
-                l.run(move || {
-                    conc.enter();
-                    gate.wait();
-                    conc.exit();
-                })
+                l.run(conc.hold(&gate))
             })
             .collect();
         wait_until("2 running", || conc.now() == 2);

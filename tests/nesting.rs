@@ -105,10 +105,7 @@ fn an_inline_nested_limiter_job_still_waits_for_its_token() {
         let limiter = pool.limiter(1);
         let gate = Gate::new();
         // Thread 1: a limiter job holds the only token.
-        let holder = {
-            let gate = gate.clone();
-            limiter.run(move || gate.wait())
-        };
+        let holder = limiter.run(gate.waiter());
         wait_until("the token held", || limiter.stats().running == 1);
         // Thread 2: a plain job nests a limiter job; it must wait for the
         // token, not run inline at once.

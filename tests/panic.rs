@@ -164,14 +164,9 @@ fn a_panic_in_a_dropped_run_reaches_on_panic() {
         let (pool, seen) = hooked_pool();
         let started = Gate::new();
         let gate = Gate::new();
-        let run = {
-            let (started, gate) = (started.clone(), gate.clone());
-            pool.run(move || {
-                started.open();
-                gate.wait();
-                panic!("abandoned boom");
-            })
-        };
+        let run = pool.run(started_then_held(&started, &gate, || {
+            panic!("abandoned boom");
+        }));
         started.wait();
         drop(run);
         gate.open();

@@ -19,13 +19,7 @@ fn job_starts_even_if_its_run_is_never_polled() {
     guard(|| {
         let pool = pool(2);
         let started = Gate::new();
-        let run = {
-            let started = started.clone();
-            pool.run(move || {
-                started.open();
-                7
-            })
-        };
+        let run = pool.run(opens_then(&started, || 7));
         // The Run is held but never polled: the job must start anyway.
         assert!(
             started.wait_timeout(DEADLINE),
@@ -41,13 +35,7 @@ fn run_returns_at_once_while_the_job_blocks() {
         let pool = pool(1);
         let gate = Gate::new();
         // If run() blocked on the job, this would hang until the guard fires.
-        let run = {
-            let gate = gate.clone();
-            pool.run(move || {
-                gate.wait();
-                "done"
-            })
-        };
+        let run = pool.run(gate.then(|| "done"));
         gate.open();
         assert_eq!(block_on(run), "done");
     });
@@ -92,13 +80,7 @@ fn the_latest_waker_is_woken_and_not_an_earlier_one() {
     guard(|| {
         let pool = pool(1);
         let gate = Gate::new();
-        let mut run = {
-            let gate = gate.clone();
-            Box::pin(pool.run(move || {
-                gate.wait();
-                5
-            }))
-        };
+        let mut run = Box::pin(pool.run(gate.then(|| 5)));
         let a = CountingWaker::new();
         let b = CountingWaker::new();
         assert!(poll_with(run.as_mut(), &a.waker()).is_pending());
@@ -116,13 +98,7 @@ fn a_waker_registered_after_completion_still_sees_ready() {
     guard(|| {
         let pool = pool(1);
         let done = Gate::new();
-        let mut run = {
-            let done = done.clone();
-            Box::pin(pool.run(move || {
-                done.open();
-                9
-            }))
-        };
+        let mut run = Box::pin(pool.run(opens_then(&done, || 9)));
         done.wait();
         // The result must not be lost whether or not it was stored yet.
         let w = CountingWaker::new();
@@ -143,15 +119,7 @@ fn peak_concurrency_equals_max_threads() {
         let gate = Gate::new();
         let conc = Concurrency::new();
         let runs: Vec<_> = (0..32)
-            .map(|i| {
-                let (gate, conc) = (gate.clone(), conc.clone());
-                pool.run(move || {
-                    conc.enter();
-                    gate.wait();
-                    conc.exit();
-                    i
-                })
-            })
+            .map(|i| pool.run(conc.tracked(&gate, move || i)))
             .collect();
         wait_until("4 jobs running", || conc.now() == 4);
         let stats = wait_stats(&pool, "4 running, 28 queued", |s| {
@@ -196,10 +164,7 @@ fn jobs_start_in_submission_order() {
         let pool = pool(1);
         let gate = Gate::new();
         let order = Arc::new(Mutex::new(Vec::new()));
-        let first = {
-            let gate = gate.clone();
-            pool.run(move || gate.wait())
-        };
+        let first = pool.run(gate.waiter());
         let runs: Vec<_> = (0..20)
             .map(|i| {
                 let order = order.clone();
@@ -244,10 +209,7 @@ fn sequential_jobs_use_at_most_two_threads() {
 
 fn burst(pool: &Pool, n: usize) {
     let gate = Gate::new();
-    let runs = held(pool, n, &gate);
-    wait_stats(pool, "the burst to occupy its threads", |s| {
-        s.threads == n && s.running == n
-    });
+    let runs = occupy(pool, n, &gate);
     gate.open();
     block_on(futures::future::join_all(runs));
 }
@@ -404,16 +366,7 @@ fn set_max_threads_up_starts_queued_jobs_at_once() {
         let pool = pool(1);
         let gate = Gate::new();
         let conc = Concurrency::new();
-        let runs: Vec<_> = (0..3)
-            .map(|_| {
-                let (gate, conc) = (gate.clone(), conc.clone());
-                pool.run(move || {
-                    conc.enter();
-                    gate.wait();
-                    conc.exit();
-                })
-            })
-            .collect();
+        let runs: Vec<_> = (0..3).map(|_| pool.run(conc.hold(&gate))).collect();
         wait_stats(&pool, "1 running, 2 queued", |s| {
             s.running == 1 && s.queued == 2
         });
@@ -441,26 +394,14 @@ fn set_max_threads_down_lets_surplus_threads_finish_and_exit() {
         // because of the lower cap, not because they idled.
         let pool = pool(4);
         let first = Gate::new();
-        let first_batch = held(&pool, 4, &first);
-        wait_stats(&pool, "4 threads running", |s| {
-            s.threads == 4 && s.running == 4
-        });
+        let first_batch = occupy(&pool, 4, &first);
         pool.set_max_threads(2).unwrap();
         // Running jobs are not interrupted.
         assert_eq!(pool.stats().running, 4);
 
         let second = Gate::new();
         let conc = Concurrency::new();
-        let second_batch: Vec<_> = (0..4)
-            .map(|_| {
-                let (second, conc) = (second.clone(), conc.clone());
-                pool.run(move || {
-                    conc.enter();
-                    second.wait();
-                    conc.exit();
-                })
-            })
-            .collect();
+        let second_batch: Vec<_> = (0..4).map(|_| pool.run(conc.hold(&second))).collect();
         first.open();
         block_on(futures::future::join_all(first_batch));
         wait_until("2 jobs of the second batch running", || {

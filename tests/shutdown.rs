@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -112,13 +110,7 @@ fn shutdown_drains_limiter_waiters() {
         let gate = Gate::new();
         let done = Counter::new();
         for _ in 0..5 {
-            let (gate, done) = (gate.clone(), done.clone());
-            limiter
-                .run(move || {
-                    gate.wait();
-                    done.incr();
-                })
-                .detach();
+            limiter.run(gate.then(done.hook())).detach();
         }
         wait_until("4 limiter waiters", || limiter.stats().waiting == 4);
         let shutdown = pool.shutdown();
@@ -132,22 +124,10 @@ fn shutdown_drains_limiter_waiters() {
 #[test]
 fn shutdown_drains_runs_waiting_for_queue_space() {
     guard(|| {
-        let pool = Pool::builder()
-            .max_threads(1)
-            .queue_capacity(1)
-            .build()
-            .unwrap();
+        let pool = bounded_pool(1, 1);
         let gate = Gate::new();
         let done = Counter::new();
-        let runs: Vec<_> = (0..4)
-            .map(|_| {
-                let (gate, done) = (gate.clone(), done.clone());
-                pool.run(move || {
-                    gate.wait();
-                    done.incr();
-                })
-            })
-            .collect();
+        let runs: Vec<_> = (0..4).map(|_| pool.run(gate.then(done.hook()))).collect();
         wait_stats(&pool, "1 running, 1 queued", |s| {
             s.running == 1 && s.queued == 1
         });
@@ -185,32 +165,21 @@ fn shutdown_wakes_idle_threads_at_once() {
 #[test]
 fn shutdown_resolves_after_every_worker_has_exited() {
     guard(|| {
-        let starts = Arc::new(AtomicUsize::new(0));
-        let stops = Arc::new(AtomicUsize::new(0));
-        let pool = {
-            let (starts, stops) = (starts.clone(), stops.clone());
-            Pool::builder()
-                .max_threads(3)
-                .on_thread_start(move || {
-                    starts.fetch_add(1, Ordering::SeqCst);
-                })
-                .on_thread_stop(move || {
-                    stops.fetch_add(1, Ordering::SeqCst);
-                })
-                .build()
-                .unwrap()
-        };
+        let (starts, stops) = (Counter::new(), Counter::new());
+        let pool = Pool::builder()
+            .max_threads(3)
+            .on_thread_start(starts.hook())
+            .on_thread_stop(stops.hook())
+            .build()
+            .unwrap();
         let gate = Gate::new();
-        let runs = held(&pool, 3, &gate);
-        wait_stats(&pool, "3 threads running", |s| {
-            s.threads == 3 && s.running == 3
-        });
+        let runs = occupy(&pool, 3, &gate);
         let shutdown = pool.shutdown();
         gate.open();
         block_on(shutdown);
-        assert_eq!(starts.load(Ordering::SeqCst), 3);
+        assert_eq!(starts.get(), 3);
         assert_eq!(
-            stops.load(Ordering::SeqCst),
+            stops.get(),
             3,
             "shutdown resolved before every worker ran on_thread_stop"
         );
@@ -260,13 +229,7 @@ fn shutdown_timeout_is_false_while_a_job_is_blocked() {
     guard(|| {
         let pool = pool(2);
         let gate = Gate::new();
-        let run = {
-            let gate = gate.clone();
-            pool.run(move || {
-                gate.wait();
-                "finished"
-            })
-        };
+        let run = pool.run(gate.then(|| "finished"));
         wait_stats(&pool, "the job running", |s| s.running == 1);
         assert!(
             !pool.shutdown_timeout(Duration::from_millis(100)),
@@ -284,34 +247,17 @@ fn shutdown_timeout_is_false_while_a_job_is_blocked() {
 #[test]
 fn dropping_the_last_handle_closes_without_blocking_and_jobs_complete() {
     guard(|| {
-        let stops = Arc::new(AtomicUsize::new(0));
-        let pool = {
-            let stops = stops.clone();
-            Pool::builder()
-                .max_threads(1)
-                .on_thread_stop(move || {
-                    stops.fetch_add(1, Ordering::SeqCst);
-                })
-                .build()
-                .unwrap()
-        };
+        let stops = Counter::new();
+        let pool = Pool::builder()
+            .max_threads(1)
+            .on_thread_stop(stops.hook())
+            .build()
+            .unwrap();
         let gate = Gate::new();
-        let first = {
-            let gate = gate.clone();
-            pool.run(move || {
-                gate.wait();
-                1
-            })
-        };
+        let first = pool.run(gate.then(|| 1));
         let second = pool.run(|| 2); // queued behind `first`
         let done = Counter::new();
-        {
-            let done = done.clone();
-            pool.run(move || {
-                done.incr();
-            })
-            .detach();
-        }
+        pool.run(done.hook()).detach();
         // Must return at once: the gate is only opened after the drop, so
         // a blocking drop would hang here until the guard fires.
         drop(pool);
@@ -320,7 +266,7 @@ fn dropping_the_last_handle_closes_without_blocking_and_jobs_complete() {
         assert_eq!(block_on(second), 2);
         done.wait_for(1);
         wait_until("the worker to exit after the last handle dropped", || {
-            stops.load(Ordering::SeqCst) == 1
+            stops.get() == 1
         });
     });
 }

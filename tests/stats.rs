@@ -30,10 +30,7 @@ fn stats_add_up_after_many_mixed_jobs() {
         };
         let limiter = pool.limiter(2);
         let submitted = Arc::new(AtomicU64::new(0));
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
+        let rt = tokio_multi_thread();
         rt.block_on(async {
             let tasks: Vec<_> = (0..TASKS)
                 .map(|t| {
