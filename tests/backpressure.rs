@@ -42,8 +42,7 @@ fn try_run_on_a_full_queue_returns_the_closure_at_once() {
             "a rejected job took a queue slot: {stats:?}"
         );
 
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
         let stats = pool.stats();
         assert_eq!(stats.completed, 3, "{stats:?}");
         assert_eq!(stats.rejected, 1, "{stats:?}");
@@ -177,8 +176,7 @@ fn dropping_a_run_waiting_for_space_never_runs_it() {
             pool.run(move || *ran.lock().unwrap() = true)
         };
         drop(waiting);
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
         block_on(pool.run(|| ())); // everything before it has been served
         assert!(
             !*ran.lock().unwrap(),
@@ -200,8 +198,7 @@ fn limiter_try_run_on_a_full_pool_queue_is_full() {
             Err(other) => panic!("expected Full, got {other:?}"),
             Ok(_) => panic!("limiter.try_run accepted a job on a full pool queue"),
         }
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
     });
 }
 

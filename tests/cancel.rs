@@ -147,8 +147,7 @@ fn a_run_dropped_after_start_finishes_on_the_worker() {
 
 #[test]
 fn a_polled_then_dropped_run_still_finishes() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
         let finished = Arc::new(AtomicBool::new(false));
         let mut run = {
@@ -166,8 +165,7 @@ fn a_polled_then_dropped_run_still_finishes() {
 
 #[test]
 fn detach_runs_the_job_to_the_end() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let done = Counter::new();
         for _ in 0..10 {
             let done = done.clone();
@@ -260,8 +258,7 @@ impl CancelProbe {
 
 #[test]
 fn run_cancellable_token_turns_true_when_the_run_is_dropped() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let probe = CancelProbe::new();
         probe.drop_and_check(pool.run_cancellable(probe.job()));
         // It stopped early but returned normally: a completed job.
@@ -272,8 +269,7 @@ fn run_cancellable_token_turns_true_when_the_run_is_dropped() {
 
 #[test]
 fn run_cancellable_detach_does_not_cancel() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let release = Gate::new();
         let saw_cancel = Arc::new(AtomicBool::new(false));
         let ended = Gate::new();
@@ -306,8 +302,7 @@ fn run_cancellable_detach_does_not_cancel() {
 
 #[test]
 fn run_cancellable_returns_its_value_when_awaited() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let v = block_on(pool.run_cancellable(|token: &CancelToken| {
             assert!(!token.is_cancelled());
             40 + 2
@@ -337,9 +332,7 @@ fn run_cancellable_dropped_before_start_never_runs() {
 
 #[test]
 fn limiter_run_cancellable_token_turns_true_when_the_run_is_dropped() {
-    guard(|| {
-        let pool = pool(2);
-        let limiter = pool.limiter(1);
+    with_limiter(2, 1, |_pool, limiter| {
         let probe = CancelProbe::new();
         probe.drop_and_check(limiter.run_cancellable(probe.job()));
         wait_until("the token returned", || limiter.stats().running == 0);

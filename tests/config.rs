@@ -52,8 +52,7 @@ fn min_threads_equal_to_max_threads_is_fine() {
 
 #[test]
 fn set_max_threads_zero_is_an_error_and_changes_nothing() {
-    guard(|| {
-        let pool = pool(3);
+    with_pool(3, |pool| {
         let err = pool
             .set_max_threads(0)
             .expect_err("set_max_threads(0) accepted");
@@ -64,8 +63,7 @@ fn set_max_threads_zero_is_an_error_and_changes_nothing() {
         let runs = held(&pool, 5, &gate);
         let s = wait_stats(&pool, "3 running", |s| s.running == 3);
         assert_eq!((s.threads, s.queued), (3, 2), "{s:?}");
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
     });
 }
 
@@ -96,8 +94,7 @@ fn default_max_threads_is_40() {
         let s = wait_stats(&pool, "40 running", |s| s.running == 40);
         assert_eq!((s.threads, s.queued), (40, 5), "{s:?}");
         assert_stays(SETTLE, "no 41st thread", || pool.stats().threads == 40);
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
     });
 }
 
@@ -116,8 +113,7 @@ fn thread_name_names_every_worker() {
         wait_stats(&pool, "3 threads running", |s| {
             s.threads == 3 && s.running == 3
         });
-        gate.open();
-        let mut names: Vec<String> = block_on(futures::future::join_all(runs))
+        let mut names: Vec<String> = release(&gate, runs)
             .into_iter()
             .map(|n| n.expect("an unnamed worker"))
             .collect();
@@ -198,8 +194,7 @@ fn build_global_installs_once_then_fails() {
         let runs: Vec<_> = (0..5).map(|_| threadbridge::run(gate.waiter())).collect();
         let s = wait_stats(threadbridge::global(), "3 running", |s| s.running == 3);
         assert_eq!((s.threads, s.queued), (3, 2), "{s:?}");
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
         let limiter = threadbridge::limiter(1);
         assert_eq!(block_on(limiter.run(|| 9)), 9);
         let msg = expect_panic("threadbridge::limiter(0)", || threadbridge::limiter(0));

@@ -51,8 +51,7 @@ fn child_entry_point() {
             assert_stays(SETTLE, "no thread above the cap", || {
                 pool.stats().threads == cap
             });
-            gate.open();
-            block_on(futures::future::join_all(runs));
+            release(&gate, runs);
         }
     });
     println!("{CHILD_OK}");

@@ -178,8 +178,7 @@ fn a_finished_stream_is_terminated_and_stays_so() {
 
 #[test]
 fn items_are_fetched_ahead_up_to_the_capacity() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let (it, calls, gate, _) = counting(usize::MAX);
         gate.open();
         let s = pool.iter_with_capacity(10, it);
@@ -213,8 +212,7 @@ fn iter_runs_on_the_global_pool() {
 /// iterator is dropped and the thread is free.
 #[test]
 fn dropping_mid_stream_stops_after_the_current_next() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let (it, calls, gate, dropped) = counting(3);
         let mut s = pool.iter_with_capacity(1000, it);
         assert_eq!(block_on(s.next()), Some(1));
@@ -236,8 +234,7 @@ fn dropping_mid_stream_stops_after_the_current_next() {
 
 #[test]
 fn dropping_before_the_job_starts_means_next_is_never_called() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
         let holder = hold_only_thread(&pool, &gate);
         let (it, calls, _, dropped) = counting(usize::MAX);
@@ -274,8 +271,7 @@ fn a_slow_consumer_holds_no_thread() {
 
 #[test]
 fn an_iter_driven_inside_a_job_of_its_own_pool_does_not_deadlock() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let inner = pool.clone();
         let n = sized(1_000, 100);
         let got = block_on(pool.run(move || {
@@ -328,8 +324,7 @@ fn capacity_zero_is_a_clear_panic() {
 
 #[test]
 fn a_shut_down_pool_refuses_like_run() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         assert!(pool.shutdown_timeout(DEADLINE));
         let msg = expect_panic("iter on a shut-down pool", || pool.iter(0..1));
         assert!(msg.contains("shut down"), "{msg}");
@@ -338,8 +333,7 @@ fn a_shut_down_pool_refuses_like_run() {
 
 #[test]
 fn a_stream_polled_once_and_dropped_leaves_nothing_running() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let (it, _, gate, dropped) = counting(usize::MAX);
         gate.open();
         let mut s = pool.iter_with_capacity(4, it);

@@ -65,21 +65,23 @@ fn awaiting_a_run_never_blocks_the_executor_under_every_executor() {
     });
 }
 
-/// Awaits `first` (a job held on `gate`) and `second` (waiting behind it)
-/// in one task, beside a future that opens the gate once both have been
-/// polled. If waiting blocked the executor's thread, the gate would never
-/// open: the guard would fire. The opener's output is 3.
-async fn open_while_awaiting<A: Future, B: Future>(
+/// Awaits `first` (a job held on `gate`, giving 1) and `second` (waiting
+/// behind it, giving 2) in one task, beside a future that opens the gate
+/// once both have been polled, and checks all three outputs. If waiting
+/// blocked the executor's thread, the gate would never open: the guard
+/// would fire.
+async fn assert_waiting_never_blocks(
     gate: &Gate,
-    first: A,
-    second: B,
-) -> (A::Output, B::Output, u32) {
+    first: impl Future<Output = u32>,
+    second: impl Future<Output = u32>,
+) {
     let opener = async {
         smol::future::yield_now().await; // let the Runs be polled first
         gate.open();
         3
     };
-    futures::join!(first, second, opener)
+    let (a, b, c) = futures::join!(first, second, opener);
+    assert_eq!((a, b, c), (1, 2, 3));
 }
 
 #[test]
@@ -90,8 +92,7 @@ fn waiting_for_a_thread_never_blocks_the_executor_under_every_executor() {
         let first = pool.run(gate.then(|| 1));
         // Queued behind `first`: waits for the only thread.
         let second = pool.run(|| 2);
-        let (a, b, c) = open_while_awaiting(&gate, first, second).await;
-        assert_eq!((a, b, c), (1, 2, 3));
+        assert_waiting_never_blocks(&gate, first, second).await;
     });
 }
 
@@ -103,8 +104,7 @@ fn waiting_for_a_limiter_token_never_blocks_the_executor_under_every_executor() 
         let gate = Gate::new();
         let first = limiter.run(gate.then(|| 1));
         let second = limiter.run(|| 2);
-        let (a, b, c) = open_while_awaiting(&gate, first, second).await;
-        assert_eq!((a, b, c), (1, 2, 3));
+        assert_waiting_never_blocks(&gate, first, second).await;
     });
 }
 
@@ -116,8 +116,7 @@ fn waiting_for_queue_space_never_blocks_the_executor_under_every_executor() {
         let first = pool.run(gate.then(|| 1));
         // No queue: this one waits (asynchronously) for the thread.
         let second = pool.run(|| 2);
-        let (a, b, c) = open_while_awaiting(&gate, first, second).await;
-        assert_eq!((a, b, c), (1, 2, 3));
+        assert_waiting_never_blocks(&gate, first, second).await;
     });
 }
 
@@ -229,8 +228,7 @@ fn async_executor_tasks_share_a_pool() {
 
 #[test]
 fn a_simple_await_completes_with_at_most_one_wake_up() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let counts = Counts::new();
         let v = block_on_counting(&counts, pool.run(|| 11));
         assert_eq!(v, 11);
@@ -261,8 +259,7 @@ fn open_after_idling(gate: &Arc<Gate>, counts: &Counts) -> thread::JoinHandle<(u
 
 #[test]
 fn a_blocked_job_gets_exactly_one_wake_up_and_no_spin() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
         let counts = Counts::new();
         let opener = open_after_idling(&gate, &counts);
@@ -288,8 +285,7 @@ fn a_blocked_job_gets_exactly_one_wake_up_and_no_spin() {
 
 #[test]
 fn a_queued_job_waits_without_spinning() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
         let blocker = pool.run(gate.waiter());
         let counts = Counts::new();
@@ -305,8 +301,7 @@ fn a_queued_job_waits_without_spinning() {
 
 #[test]
 fn sequential_awaits_take_at_most_one_wake_up_each() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let counts = Counts::new();
         let n = sized(100, 20);
         let sum = block_on_counting(&counts, async {
@@ -327,8 +322,7 @@ fn sequential_awaits_take_at_most_one_wake_up_each() {
 
 #[test]
 fn joined_awaits_take_at_most_one_wake_up_each() {
-    guard(|| {
-        let pool = pool(4);
+    with_pool(4, |pool| {
         let counts = Counts::new();
         // At most 30: above that `join_all` runs on `FuturesUnordered`,
         // which wakes itself to yield when many futures are ready in one
@@ -345,8 +339,7 @@ fn joined_awaits_take_at_most_one_wake_up_each() {
 
 #[test]
 fn no_lost_wake_up_when_the_waker_changes_during_completion() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         for i in 0..sized(500u32, 100) {
             let mut run = Box::pin(pool.run(move || i));
             let a = CountingWaker::new();
@@ -372,9 +365,7 @@ fn no_lost_wake_up_when_the_waker_changes_during_completion() {
 
 #[test]
 fn no_lost_wake_ups_with_many_counting_executors_at_once() {
-    guard(|| {
-        let pool = pool(2);
-        let limiter = pool.limiter(1);
+    with_limiter(2, 1, |pool, limiter| {
         // Each thread is its own executor; a lost wake-up makes
         // block_on_counting panic after its deadline.
         let per_thread = sized(300u64, 30);

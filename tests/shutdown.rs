@@ -11,8 +11,7 @@ use threadbridge::{Pool, TryRunError};
 
 #[test]
 fn shutdown_drains_every_accepted_job_and_leaves_no_threads() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let gate = Gate::new();
         let done = Counter::new();
         let mut held = Vec::new();
@@ -45,8 +44,7 @@ fn shutdown_drains_every_accepted_job_and_leaves_no_threads() {
 
 #[test]
 fn shutdown_closes_when_called_not_when_polled() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let shutdown = pool.shutdown(); // not polled yet
         let err = pool
             .try_run(|| 1)
@@ -58,8 +56,7 @@ fn shutdown_closes_when_called_not_when_polled() {
 
 #[test]
 fn run_after_shutdown_panics_naming_try_run() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         block_on(pool.shutdown());
         let msg = expect_panic("run() after shutdown", || pool.run(|| 1));
         assert!(
@@ -71,8 +68,7 @@ fn run_after_shutdown_panics_naming_try_run() {
 
 #[test]
 fn try_run_after_shutdown_gives_the_closure_back() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         block_on(pool.shutdown());
         let s = String::from("mine");
         match pool.try_run(move || s) {
@@ -90,9 +86,7 @@ fn try_run_after_shutdown_gives_the_closure_back() {
 
 #[test]
 fn limiter_try_run_after_shutdown_is_closed() {
-    guard(|| {
-        let pool = pool(2);
-        let limiter = pool.limiter(1);
+    with_limiter(2, 1, |pool, limiter| {
         block_on(pool.shutdown());
         let err = limiter
             .try_run(|| 4)
@@ -104,9 +98,7 @@ fn limiter_try_run_after_shutdown_is_closed() {
 
 #[test]
 fn shutdown_drains_limiter_waiters() {
-    guard(|| {
-        let pool = pool(4);
-        let limiter = pool.limiter(1);
+    with_limiter(4, 1, |pool, limiter| {
         let gate = Gate::new();
         let done = Counter::new();
         for _ in 0..5 {
@@ -155,8 +147,7 @@ fn shutdown_wakes_idle_threads_at_once() {
         let gate = Gate::new();
         let runs = held(&pool, 3, &gate);
         wait_stats(&pool, "3 jobs running", |s| s.running == 3);
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
         block_on(pool.shutdown());
         assert_eq!(pool.stats().threads, 0, "{:?}", pool.stats());
     });
@@ -189,8 +180,7 @@ fn shutdown_resolves_after_every_worker_has_exited() {
 
 #[test]
 fn shutdown_is_idempotent() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         block_on(pool.run(|| ()));
         let a = pool.shutdown();
         let b = pool.shutdown();
@@ -215,8 +205,7 @@ fn shutdown_under_every_executor() {
 
 #[test]
 fn shutdown_timeout_is_true_when_all_workers_exit() {
-    guard(|| {
-        let pool = pool(3);
+    with_pool(3, |pool| {
         let runs: Vec<_> = (0..6).map(|i| pool.run(move || i)).collect();
         assert!(pool.shutdown_timeout(DEADLINE), "workers did not exit");
         assert_eq!(pool.stats().threads, 0);
@@ -226,8 +215,7 @@ fn shutdown_timeout_is_true_when_all_workers_exit() {
 
 #[test]
 fn shutdown_timeout_is_false_while_a_job_is_blocked() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let gate = Gate::new();
         let run = pool.run(gate.then(|| "finished"));
         wait_stats(&pool, "the job running", |s| s.running == 1);
@@ -273,8 +261,7 @@ fn dropping_the_last_handle_closes_without_blocking_and_jobs_complete() {
 
 #[test]
 fn a_clone_keeps_the_pool_open() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let clone = pool.clone();
         drop(pool);
         assert_eq!(block_on(clone.run(|| 5)), 5);
@@ -284,9 +271,7 @@ fn a_clone_keeps_the_pool_open() {
 
 #[test]
 fn a_limiter_keeps_its_pool_alive() {
-    guard(|| {
-        let pool = pool(2);
-        let limiter = pool.limiter(2);
+    with_limiter(2, 2, |pool, limiter| {
         drop(pool);
         assert_eq!(block_on(limiter.run(|| 3)), 3);
         let run = limiter

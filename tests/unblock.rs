@@ -256,8 +256,7 @@ fn an_empty_read_or_write_returns_at_once() {
 
 #[test]
 fn flush_waits_for_the_bytes_and_the_inner_flush() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let writer = SharedWriter::default();
         block_on(async {
             let mut out = Unblock::with_pool(&pool, 8, writer.clone());
@@ -333,8 +332,7 @@ fn a_read_after_a_write_flushes_first() {
 /// nothing to write holds no thread.
 #[test]
 fn an_idle_writer_holds_no_thread() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let writer = SharedWriter::default();
         let mut out = Unblock::with_pool(&pool, 64, writer.clone());
         block_on(out.write_all(b"abc")).unwrap();
@@ -617,8 +615,7 @@ fn capacity_zero_is_a_clear_panic() {
 
 #[test]
 fn a_shut_down_pool_gives_an_error_not_a_hang() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         assert!(pool.shutdown_timeout(DEADLINE));
         let mut input = Unblock::with_pool(&pool, 16, Cursor::new(b"abc".to_vec()));
         let err = block_on(input.read(&mut [0; 4])).unwrap_err();
@@ -641,8 +638,7 @@ fn a_shut_down_pool_gives_an_error_not_a_hang() {
 /// free again.
 #[test]
 fn dropping_mid_read_ends_the_job_after_the_current_read() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let (reader, gate, reads, dropped) = gated_reader();
         // Half of 1 MiB free after every 1-byte read: without the stop the
         // job would go on reading for half a million reads.
@@ -672,8 +668,7 @@ fn dropping_mid_read_ends_the_job_after_the_current_read() {
 /// Dropped before its job started: the job never runs.
 #[test]
 fn dropping_before_the_job_starts_cancels_it() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
         let holder = hold_only_thread(&pool, &gate);
         let (reader, reader_gate, reads, dropped) = gated_reader();
@@ -702,8 +697,7 @@ fn dropping_before_the_job_starts_cancels_it() {
 /// does), then the job ends.
 #[test]
 fn dropping_a_writer_writes_what_was_accepted_then_ends() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let writer = SharedWriter::default();
         let data = pattern(sized(50_000, 1_000));
         block_on(async {
@@ -746,8 +740,7 @@ fn a_slow_reader_holds_no_thread() {
 /// it holds: the I/O jobs run inline instead of waiting for a thread.
 #[test]
 fn an_unblock_driven_inside_a_job_of_its_own_pool_does_not_deadlock() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let data = pattern(sized(5_000, 300));
         let expected = data.clone();
         let inner_pool = pool.clone();

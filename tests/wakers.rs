@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use common::{guard, pool, wait_until, Gate};
+use common::{wait_until, with_pool, Gate};
 use threadbridge::Pool;
 
 struct TouchesPool {
@@ -38,8 +38,7 @@ fn touching_waker(pool: &Pool) -> (Arc<TouchesPool>, Waker) {
 
 #[test]
 fn shutdown_waker_is_woken_outside_the_pool_lock() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
         pool.run(gate.waiter()).detach();
         let mut shutdown = pool.shutdown();
@@ -54,8 +53,7 @@ fn shutdown_waker_is_woken_outside_the_pool_lock() {
 
 #[test]
 fn run_waker_is_woken_outside_the_pool_lock() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
         let mut run = pool.run(gate.then(|| 7));
         let (flag, waker) = touching_waker(&pool);

@@ -224,6 +224,13 @@ pub fn hold_only_thread(pool: &Pool, gate: &Arc<Gate>) -> Run<()> {
     holder
 }
 
+/// Opens `gate` and awaits every one of `runs` (jobs it held): their
+/// results, in order.
+pub fn release<T>(gate: &Gate, runs: Vec<Run<T>>) -> Vec<T> {
+    gate.open();
+    futures::executor::block_on(futures::future::join_all(runs))
+}
+
 /// Submits `n` jobs that hold their thread until `gate` opens ([`held`]);
 /// returns once all `n` run, each on a thread of its own.
 pub fn occupy(pool: &Pool, n: usize, gate: &Arc<Gate>) -> Vec<Run<()>> {

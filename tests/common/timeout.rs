@@ -6,7 +6,9 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
-use super::TEST_SECS;
+use threadbridge::{Limiter, Pool};
+
+use super::{pool, TEST_SECS};
 
 /// Runs `f` on its own thread and returns its result; panics with a clear
 /// message if it does not finish within `secs` seconds. A panic inside `f`
@@ -55,6 +57,28 @@ where
     R: Send + 'static,
 {
     with_timeout(TEST_SECS, f)
+}
+
+/// [`guard`] for a body that starts from a fresh [`pool`] of `max_threads`
+/// (made on the guarded thread, as the body's first step).
+pub fn with_pool<R, F>(max_threads: usize, body: F) -> R
+where
+    F: FnOnce(Pool) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    guard(move || body(pool(max_threads)))
+}
+
+/// [`with_pool`] plus a limiter of `limit` on that pool.
+pub fn with_limiter<R, F>(max_threads: usize, limit: usize, body: F) -> R
+where
+    F: FnOnce(Pool, Limiter) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    with_pool(max_threads, move |pool| {
+        let limiter = pool.limiter(limit);
+        body(pool, limiter)
+    })
 }
 
 /// The text of a panic payload (`&str` or `String`), or a placeholder.
