@@ -11,11 +11,7 @@ use threadbridge::{Pool, TryRunError};
 
 /// A pool with one thread busy on `gate` and its queue (capacity 2) full.
 fn full_pool(gate: &Arc<Gate>) -> (Pool, Vec<threadbridge::Run<()>>) {
-    let pool = Pool::builder()
-        .max_threads(1)
-        .queue_capacity(2)
-        .build()
-        .unwrap();
+    let pool = bounded_pool(1, 2);
     let runs = held(&pool, 3, gate);
     wait_stats(&pool, "1 running, 2 queued", |s| {
         s.running == 1 && s.queued == 2
@@ -46,8 +42,7 @@ fn try_run_on_a_full_queue_returns_the_closure_at_once() {
             "a rejected job took a queue slot: {stats:?}"
         );
 
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
         let stats = pool.stats();
         assert_eq!(stats.completed, 3, "{stats:?}");
         assert_eq!(stats.rejected, 1, "{stats:?}");
@@ -57,17 +52,11 @@ fn try_run_on_a_full_queue_returns_the_closure_at_once() {
 #[test]
 fn try_run_with_space_is_accepted() {
     guard(|| {
-        let pool = Pool::builder()
-            .max_threads(1)
-            .queue_capacity(1)
-            .build()
-            .unwrap();
+        let pool = bounded_pool(1, 1);
         let gate = Gate::new();
-        let first = {
-            let gate = gate.clone();
-            pool.try_run(move || gate.wait())
-                .expect("an idle pool refused a job")
-        };
+        let first = pool
+            .try_run(gate.waiter())
+            .expect("an idle pool refused a job");
         wait_stats(&pool, "1 running", |s| s.running == 1);
         let second = pool
             .try_run(|| 2)
@@ -115,18 +104,10 @@ fn run_on_a_full_queue_returns_at_once_and_waits_for_space() {
 #[test]
 fn jobs_waiting_for_space_keep_submission_order() {
     guard(|| {
-        let pool = Pool::builder()
-            .max_threads(1)
-            .queue_capacity(1)
-            .build()
-            .unwrap();
+        let pool = bounded_pool(1, 1);
         let gate = Gate::new();
         let order = Arc::new(Mutex::new(Vec::new()));
-        let first = {
-            let gate = gate.clone();
-            pool.run(move || gate.wait())
-        };
-        wait_stats(&pool, "1 running", |s| s.running == 1);
+        let first = hold_only_thread(&pool, &gate);
         let runs: Vec<_> = (0..8)
             .map(|i| {
                 let order = order.clone();
@@ -143,22 +124,14 @@ fn jobs_waiting_for_space_keep_submission_order() {
 #[test]
 fn queue_capacity_zero_runs_only_on_a_free_or_startable_thread() {
     guard(|| {
-        let pool = Pool::builder()
-            .max_threads(2)
-            .queue_capacity(0)
-            .build()
-            .unwrap();
+        let pool = bounded_pool(2, 0);
         let gate = Gate::new();
-        let hold = |gate: &Arc<Gate>| {
-            let gate = gate.clone();
-            move || gate.wait()
-        };
         // Threads can start: accepted.
         let a = pool
-            .try_run(hold(&gate))
+            .try_run(gate.waiter())
             .expect("a startable thread: must accept");
         let b = pool
-            .try_run(hold(&gate))
+            .try_run(gate.waiter())
             .expect("a startable thread: must accept");
         wait_stats(&pool, "2 running", |s| s.running == 2);
         // Both busy, at the cap, no queue: refused.
@@ -180,17 +153,9 @@ fn queue_capacity_zero_runs_only_on_a_free_or_startable_thread() {
 #[test]
 fn queue_capacity_zero_run_waits_for_a_thread() {
     guard(|| {
-        let pool = Pool::builder()
-            .max_threads(1)
-            .queue_capacity(0)
-            .build()
-            .unwrap();
+        let pool = bounded_pool(1, 0);
         let gate = Gate::new();
-        let first = {
-            let gate = gate.clone();
-            pool.run(move || gate.wait())
-        };
-        wait_stats(&pool, "1 running", |s| s.running == 1);
+        let first = hold_only_thread(&pool, &gate);
         let mut second = Box::pin(pool.run(|| 8));
         assert!(poll_noop(second.as_mut()).is_pending());
         assert_eq!(pool.stats().queued, 0);
@@ -211,8 +176,7 @@ fn dropping_a_run_waiting_for_space_never_runs_it() {
             pool.run(move || *ran.lock().unwrap() = true)
         };
         drop(waiting);
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
         block_on(pool.run(|| ())); // everything before it has been served
         assert!(
             !*ran.lock().unwrap(),
@@ -234,19 +198,14 @@ fn limiter_try_run_on_a_full_pool_queue_is_full() {
             Err(other) => panic!("expected Full, got {other:?}"),
             Ok(_) => panic!("limiter.try_run accepted a job on a full pool queue"),
         }
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
     });
 }
 
 #[test]
 fn backpressure_under_every_executor() {
     on_every_executor(|_| async {
-        let pool = Pool::builder()
-            .max_threads(2)
-            .queue_capacity(1)
-            .build()
-            .unwrap();
+        let pool = bounded_pool(2, 1);
         // Far more jobs than threads + queue: every run() waits its turn.
         let runs: Vec<_> = (0..40).map(|i| pool.run(move || i)).collect();
         let out = futures::future::join_all(runs).await;

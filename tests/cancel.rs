@@ -25,11 +25,8 @@ fn a_run_dropped_before_start_never_runs() {
     guard(|| {
         let gate = Gate::new();
         let (pool, holder) = busy_pool(&gate);
-        let ran = Arc::new(AtomicBool::new(false));
-        let run = {
-            let ran = ran.clone();
-            pool.run(move || ran.store(true, Ordering::SeqCst))
-        };
+        let ran = Gate::new();
+        let run = pool.run(ran.opener());
         wait_stats(&pool, "1 queued", |s| s.queued == 1);
         drop(run);
         let stats = pool.stats();
@@ -41,10 +38,7 @@ fn a_run_dropped_before_start_never_runs() {
         gate.open();
         block_on(holder);
         block_on(pool.run(|| ())); // the pool has served everything before this
-        assert!(
-            !ran.load(Ordering::SeqCst),
-            "a Run dropped before start ran its job"
-        );
+        assert!(!ran.is_open(), "a Run dropped before start ran its job");
         let stats = pool.stats();
         assert_eq!((stats.completed, stats.cancelled), (2, 1), "{stats:?}");
     });
@@ -80,11 +74,7 @@ fn a_cancelled_job_drops_its_closure() {
 #[test]
 fn dropping_a_queued_run_frees_its_queue_slot() {
     guard(|| {
-        let pool = Pool::builder()
-            .max_threads(1)
-            .queue_capacity(1)
-            .build()
-            .unwrap();
+        let pool = bounded_pool(1, 1);
         let gate = Gate::new();
         let holder = hold_only_thread(&pool, &gate);
         let queued = pool.run(|| 1);
@@ -157,16 +147,12 @@ fn a_run_dropped_after_start_finishes_on_the_worker() {
 
 #[test]
 fn a_polled_then_dropped_run_still_finishes() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
         let finished = Arc::new(AtomicBool::new(false));
         let mut run = {
-            let (gate, finished) = (gate.clone(), finished.clone());
-            Box::pin(pool.run(move || {
-                gate.wait();
-                finished.store(true, Ordering::SeqCst);
-            }))
+            let finished = finished.clone();
+            Box::pin(pool.run(gate.then(move || finished.store(true, Ordering::SeqCst))))
         };
         wait_stats(&pool, "the job running", |s| s.running == 1);
         assert!(poll_noop(run.as_mut()).is_pending());
@@ -179,8 +165,7 @@ fn a_polled_then_dropped_run_still_finishes() {
 
 #[test]
 fn detach_runs_the_job_to_the_end() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let done = Counter::new();
         for _ in 0..10 {
             let done = done.clone();
@@ -200,71 +185,82 @@ fn detach_before_start_still_runs_the_job() {
     guard(|| {
         let gate = Gate::new();
         let (pool, holder) = busy_pool(&gate);
-        let ran = Arc::new(AtomicBool::new(false));
-        {
-            let ran = ran.clone();
-            pool.run(move || ran.store(true, Ordering::SeqCst)).detach();
-        }
+        let ran = Gate::new();
+        pool.run(ran.opener()).detach();
         wait_stats(&pool, "the detached job queued", |s| s.queued == 1);
         gate.open();
         block_on(holder);
-        wait_until("the detached job to run", || ran.load(Ordering::SeqCst));
+        wait_until("the detached job to run", || ran.is_open());
         let stats = wait_stats(&pool, "2 completed", |s| s.completed == 2);
         assert_eq!(stats.cancelled, 0, "{stats:?}");
     });
 }
 
-/// A job that loops until its token is cancelled (or a deadline passes) and
-/// reports what it saw.
-fn loop_until_cancelled(
+/// A job that loops until its token is cancelled (or a deadline passes),
+/// and what it saw.
+struct CancelProbe {
     started: Arc<Gate>,
-    saw_cancel: Arc<AtomicBool>,
     ended: Arc<Gate>,
-) -> impl FnOnce(&CancelToken) -> u32 + Send + 'static {
-    move |token: &CancelToken| {
-        assert!(
-            !token.is_cancelled(),
-            "token cancelled before the Run was dropped"
-        );
-        started.open();
-        let deadline = Instant::now() + DEADLINE;
-        while Instant::now() < deadline {
-            if token.is_cancelled() {
-                saw_cancel.store(true, Ordering::SeqCst);
-                break;
-            }
-            thread::sleep(Duration::from_millis(1));
+    saw_cancel: Arc<AtomicBool>,
+}
+
+impl CancelProbe {
+    fn new() -> Self {
+        Self {
+            started: Gate::new(),
+            ended: Gate::new(),
+            saw_cancel: Arc::new(AtomicBool::new(false)),
         }
-        ended.open();
-        1
+    }
+
+    /// The job, for `run_cancellable`.
+    fn job(&self) -> impl FnOnce(&CancelToken) -> u32 + Send + 'static {
+        let (started, ended) = (self.started.clone(), self.ended.clone());
+        let saw_cancel = self.saw_cancel.clone();
+        move |token: &CancelToken| {
+            assert!(
+                !token.is_cancelled(),
+                "token cancelled before the Run was dropped"
+            );
+            started.open();
+            let deadline = Instant::now() + DEADLINE;
+            while Instant::now() < deadline {
+                if token.is_cancelled() {
+                    saw_cancel.store(true, Ordering::SeqCst);
+                    break;
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+            ended.open();
+            1
+        }
+    }
+
+    /// Once the job runs: it keeps going while `run` lives; dropping `run`
+    /// cancels its token, which the job sees before it ends.
+    fn drop_and_check<R>(&self, run: R) {
+        self.started.wait();
+        // While the Run is alive the token stays false: the job keeps going.
+        assert_stays(SETTLE, "the job keeps running while its Run lives", || {
+            !self.ended.is_open()
+        });
+        drop(run);
+        assert!(
+            self.ended.wait_timeout(DEADLINE),
+            "the job never saw its token cancelled"
+        );
+        assert!(
+            self.saw_cancel.load(Ordering::SeqCst),
+            "the job ended without seeing the cancel"
+        );
     }
 }
 
 #[test]
 fn run_cancellable_token_turns_true_when_the_run_is_dropped() {
-    guard(|| {
-        let pool = pool(1);
-        let (started, ended) = (Gate::new(), Gate::new());
-        let saw_cancel = Arc::new(AtomicBool::new(false));
-        let run = pool.run_cancellable(loop_until_cancelled(
-            started.clone(),
-            saw_cancel.clone(),
-            ended.clone(),
-        ));
-        started.wait();
-        // While the Run is alive the token stays false: the job keeps going.
-        assert_stays(SETTLE, "the job keeps running while its Run lives", || {
-            !ended.is_open()
-        });
-        drop(run);
-        assert!(
-            ended.wait_timeout(DEADLINE),
-            "the job never saw its token cancelled"
-        );
-        assert!(
-            saw_cancel.load(Ordering::SeqCst),
-            "the job ended without seeing the cancel"
-        );
+    with_pool(1, |pool| {
+        let probe = CancelProbe::new();
+        probe.drop_and_check(pool.run_cancellable(probe.job()));
         // It stopped early but returned normally: a completed job.
         let stats = wait_stats(&pool, "1 completed", |s| s.completed == 1);
         assert_eq!(stats.cancelled, 0, "{stats:?}");
@@ -273,8 +269,7 @@ fn run_cancellable_token_turns_true_when_the_run_is_dropped() {
 
 #[test]
 fn run_cancellable_detach_does_not_cancel() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let release = Gate::new();
         let saw_cancel = Arc::new(AtomicBool::new(false));
         let ended = Gate::new();
@@ -307,8 +302,7 @@ fn run_cancellable_detach_does_not_cancel() {
 
 #[test]
 fn run_cancellable_returns_its_value_when_awaited() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let v = block_on(pool.run_cancellable(|token: &CancelToken| {
             assert!(!token.is_cancelled());
             40 + 2
@@ -338,26 +332,9 @@ fn run_cancellable_dropped_before_start_never_runs() {
 
 #[test]
 fn limiter_run_cancellable_token_turns_true_when_the_run_is_dropped() {
-    guard(|| {
-        let pool = pool(2);
-        let limiter = pool.limiter(1);
-        let (started, ended) = (Gate::new(), Gate::new());
-        let saw_cancel = Arc::new(AtomicBool::new(false));
-        let run = limiter.run_cancellable(loop_until_cancelled(
-            started.clone(),
-            saw_cancel.clone(),
-            ended.clone(),
-        ));
-        started.wait();
-        assert_stays(SETTLE, "the job keeps running while its Run lives", || {
-            !ended.is_open()
-        });
-        drop(run);
-        assert!(
-            ended.wait_timeout(DEADLINE),
-            "the job never saw its token cancelled"
-        );
-        assert!(saw_cancel.load(Ordering::SeqCst));
+    with_limiter(2, 1, |_pool, limiter| {
+        let probe = CancelProbe::new();
+        probe.drop_and_check(limiter.run_cancellable(probe.job()));
         wait_until("the token returned", || limiter.stats().running == 0);
         // The limiter still works.
         assert_eq!(block_on(limiter.run_cancellable(|_: &CancelToken| 5)), 5);

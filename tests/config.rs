@@ -4,8 +4,6 @@
 mod common;
 
 use std::error::Error as StdError;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::thread;
 
 use common::*;
@@ -54,8 +52,7 @@ fn min_threads_equal_to_max_threads_is_fine() {
 
 #[test]
 fn set_max_threads_zero_is_an_error_and_changes_nothing() {
-    guard(|| {
-        let pool = pool(3);
+    with_pool(3, |pool| {
         let err = pool
             .set_max_threads(0)
             .expect_err("set_max_threads(0) accepted");
@@ -66,8 +63,7 @@ fn set_max_threads_zero_is_an_error_and_changes_nothing() {
         let runs = held(&pool, 5, &gate);
         let s = wait_stats(&pool, "3 running", |s| s.running == 3);
         assert_eq!((s.threads, s.queued), (3, 2), "{s:?}");
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
     });
 }
 
@@ -98,8 +94,7 @@ fn default_max_threads_is_40() {
         let s = wait_stats(&pool, "40 running", |s| s.running == 40);
         assert_eq!((s.threads, s.queued), (40, 5), "{s:?}");
         assert_stays(SETTLE, "no 41st thread", || pool.stats().threads == 40);
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
     });
 }
 
@@ -113,19 +108,12 @@ fn thread_name_names_every_worker() {
             .unwrap();
         let gate = Gate::new();
         let runs: Vec<_> = (0..3)
-            .map(|_| {
-                let gate = gate.clone();
-                pool.run(move || {
-                    gate.wait();
-                    thread::current().name().map(str::to_owned)
-                })
-            })
+            .map(|_| pool.run(gate.then(|| thread::current().name().map(str::to_owned))))
             .collect();
         wait_stats(&pool, "3 threads running", |s| {
             s.threads == 3 && s.running == 3
         });
-        gate.open();
-        let mut names: Vec<String> = block_on(futures::future::join_all(runs))
+        let mut names: Vec<String> = release(&gate, runs)
             .into_iter()
             .map(|n| n.expect("an unnamed worker"))
             .collect();
@@ -141,30 +129,25 @@ fn thread_name_names_every_worker() {
 #[test]
 fn thread_hooks_run_on_the_worker_threads() {
     guard(|| {
-        let starts = Arc::new(AtomicUsize::new(0));
-        let stops = Arc::new(AtomicUsize::new(0));
+        let (starts, stops) = (Counter::new(), Counter::new());
         let pool = {
-            let (starts, stops) = (starts.clone(), stops.clone());
+            let count_start = starts.hook();
             Pool::builder()
                 .max_threads(2)
                 .thread_name(|i| format!("hooked-{i}"))
                 .on_thread_start(move || {
                     let name = thread::current().name().map(str::to_owned);
                     assert!(name.unwrap_or_default().starts_with("hooked-"));
-                    starts.fetch_add(1, Ordering::SeqCst);
+                    count_start();
                 })
-                .on_thread_stop(move || {
-                    stops.fetch_add(1, Ordering::SeqCst);
-                })
+                .on_thread_stop(stops.hook())
                 .build()
                 .unwrap()
         };
         assert_eq!(block_on(pool.run(|| 1)), 1);
-        wait_until("on_thread_start to run", || {
-            starts.load(Ordering::SeqCst) == 1
-        });
+        wait_until("on_thread_start to run", || starts.get() == 1);
         assert!(pool.shutdown_timeout(DEADLINE));
-        assert_eq!(stops.load(Ordering::SeqCst), 1);
+        assert_eq!(stops.get(), 1);
     });
 }
 
@@ -208,16 +191,10 @@ fn build_global_installs_once_then_fails() {
         assert_eq!(block_on(threadbridge::run(|| 2)), 2);
         // The installed pool is the global one: its cap is 3.
         let gate = Gate::new();
-        let runs: Vec<_> = (0..5)
-            .map(|_| {
-                let gate = gate.clone();
-                threadbridge::run(move || gate.wait())
-            })
-            .collect();
+        let runs: Vec<_> = (0..5).map(|_| threadbridge::run(gate.waiter())).collect();
         let s = wait_stats(threadbridge::global(), "3 running", |s| s.running == 3);
         assert_eq!((s.threads, s.queued), (3, 2), "{s:?}");
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
         let limiter = threadbridge::limiter(1);
         assert_eq!(block_on(limiter.run(|| 9)), 9);
         let msg = expect_panic("threadbridge::limiter(0)", || threadbridge::limiter(0));

@@ -41,12 +41,7 @@ fn child_entry_point() {
         if let Some(cap) = expect_cap {
             let pool = threadbridge::global();
             let gate = Gate::new();
-            let runs: Vec<_> = (0..cap + 3)
-                .map(|_| {
-                    let gate = gate.clone();
-                    pool.run(move || gate.wait())
-                })
-                .collect();
+            let runs = held(pool, cap + 3, &gate);
             let total = cap + 3;
             // Settled: every job running or queued, every thread busy.
             let s = wait_stats(pool, "the global pool to settle", |s| {
@@ -56,8 +51,7 @@ fn child_entry_point() {
             assert_stays(SETTLE, "no thread above the cap", || {
                 pool.stats().threads == cap
             });
-            gate.open();
-            block_on(futures::future::join_all(runs));
+            release(&gate, runs);
         }
     });
     println!("{CHILD_OK}");

@@ -16,6 +16,18 @@ use threadbridge::{Pool, TryRunError};
 /// A stack no OS will map (1 PiB): every thread start fails.
 const ABSURD_STACK: usize = 1 << 50;
 
+/// Checks that `pool` has no thread, and no job running or queued; returns
+/// its stats.
+fn assert_nothing_started(pool: &Pool) -> threadbridge::Stats {
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.threads, stats.running, stats.queued),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+    stats
+}
+
 fn unspawnable_pool() -> Pool {
     Pool::builder()
         .max_threads(2)
@@ -48,12 +60,7 @@ fn try_run_gives_spawn_error_with_the_closure_when_no_thread_can_start() {
             Err(other) => panic!("expected Spawn, got {other:?}"),
             Ok(_) => panic!("try_run accepted a job with no thread able to start"),
         }
-        let stats = pool.stats();
-        assert_eq!(
-            (stats.threads, stats.running, stats.queued),
-            (0, 0, 0),
-            "{stats:?}"
-        );
+        assert_nothing_started(&pool);
         // Debug prints the variant without needing F: Debug.
         let err = pool.try_run(|| 1).unwrap_err();
         assert!(format!("{err:?}").starts_with("Spawn("), "{err:?}");
@@ -77,12 +84,7 @@ fn run_panics_with_the_os_error_when_no_thread_can_start() {
             msg.contains(&os),
             "panic message {msg:?} does not carry the OS error {os:?}"
         );
-        let stats = pool.stats();
-        assert_eq!(
-            (stats.threads, stats.running, stats.queued),
-            (0, 0, 0),
-            "{stats:?}"
-        );
+        assert_nothing_started(&pool);
     });
 }
 
@@ -98,12 +100,7 @@ fn an_unspawnable_pool_never_hangs_or_orphans_jobs() {
             let _ = pool.try_run(|| ());
             let _ = std::panic::catch_unwind(AssertUnwindSafe(|| block_on(pool.run(|| ()))));
         }
-        let stats = pool.stats();
-        assert_eq!(
-            (stats.threads, stats.running, stats.queued),
-            (0, 0, 0),
-            "{stats:?}"
-        );
+        let stats = assert_nothing_started(&pool);
         assert_eq!(stats.completed, 0, "{stats:?}");
         // Shutdown of a pool that never had a thread is immediate.
         assert!(pool.shutdown_timeout(DEADLINE));
@@ -134,6 +131,15 @@ fn limiter_on_an_unspawnable_pool_gives_spawn_error() {
     });
 }
 
+/// A hook that counts its calls in `calls`, then panics with `msg`.
+fn panicking_hook(calls: &Arc<AtomicUsize>, msg: &'static str) -> impl Fn() + Send + Sync {
+    let calls = calls.clone();
+    move || {
+        calls.fetch_add(1, Ordering::SeqCst);
+        panic!("{msg}");
+    }
+}
+
 fn quiet_hook_pool(builder: threadbridge::Builder) -> Pool {
     builder.max_threads(2).build().unwrap()
 }
@@ -142,13 +148,8 @@ fn quiet_hook_pool(builder: threadbridge::Builder) -> Pool {
 fn a_panicking_on_thread_start_hook_does_not_kill_the_pool() {
     guard(|| {
         let calls = Arc::new(AtomicUsize::new(0));
-        let pool = {
-            let calls = calls.clone();
-            quiet_hook_pool(Pool::builder().on_thread_start(move || {
-                calls.fetch_add(1, Ordering::SeqCst);
-                panic!("on_thread_start hook panics");
-            }))
-        };
+        let hook = panicking_hook(&calls, "on_thread_start hook panics");
+        let pool = quiet_hook_pool(Pool::builder().on_thread_start(hook));
         let runs: Vec<_> = (0..10).map(|i| pool.run(move || i * 3)).collect();
         let out = block_on(futures::future::join_all(runs));
         assert_eq!(out, (0..10).map(|i| i * 3).collect::<Vec<_>>());
@@ -161,18 +162,12 @@ fn a_panicking_on_thread_start_hook_does_not_kill_the_pool() {
 fn a_panicking_on_thread_stop_hook_does_not_kill_the_pool() {
     guard(|| {
         let calls = Arc::new(AtomicUsize::new(0));
-        let pool = {
-            let calls = calls.clone();
-            Pool::builder()
-                .max_threads(1)
-                .keep_alive(Duration::from_millis(20))
-                .on_thread_stop(move || {
-                    calls.fetch_add(1, Ordering::SeqCst);
-                    panic!("on_thread_stop hook panics");
-                })
-                .build()
-                .unwrap()
-        };
+        let pool = Pool::builder()
+            .max_threads(1)
+            .keep_alive(Duration::from_millis(20))
+            .on_thread_stop(panicking_hook(&calls, "on_thread_stop hook panics"))
+            .build()
+            .unwrap();
         for round in 1..=3 {
             assert_eq!(block_on(pool.run(|| 1)), 1);
             // The idle worker expires and its stop hook panics; the pool must
@@ -190,17 +185,12 @@ fn a_panicking_on_thread_stop_hook_does_not_kill_the_pool() {
 fn a_panicking_on_panic_hook_does_not_kill_the_pool() {
     guard(|| {
         let calls = Arc::new(AtomicUsize::new(0));
-        let pool = {
-            let calls = calls.clone();
-            Pool::builder()
-                .max_threads(1)
-                .on_panic(move |_| {
-                    calls.fetch_add(1, Ordering::SeqCst);
-                    panic!("on_panic hook panics too");
-                })
-                .build()
-                .unwrap()
-        };
+        let hook = panicking_hook(&calls, "on_panic hook panics too");
+        let pool = Pool::builder()
+            .max_threads(1)
+            .on_panic(move |_| hook())
+            .build()
+            .unwrap();
         for _ in 0..3 {
             pool.run(|| panic!("unawaited")).detach();
         }

@@ -8,7 +8,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::panic::AssertUnwindSafe;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,24 +15,6 @@ use std::sync::Arc;
 use common::*;
 use futures::stream::{FusedStream, Stream};
 use futures::{FutureExt, StreamExt};
-
-/// A file under the temp dir with a unique name, removed on drop.
-struct TempFile(PathBuf);
-
-impl TempFile {
-    fn new(tag: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::SeqCst);
-        let name = format!("threadbridge-test-{tag}-{}-{n}", std::process::id());
-        Self(std::env::temp_dir().join(name))
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
 
 fn lines_file(n: usize) -> (TempFile, Vec<String>) {
     let file = TempFile::new("lines");
@@ -97,21 +78,19 @@ fn counting(block_at: usize) -> (Counting, Arc<AtomicUsize>, Arc<Gate>, Arc<Atom
     ignore = "touches the filesystem; items_arrive_in_order_under_every_executor covers it in memory"
 )]
 fn the_lines_of_a_file_stream_under_tokio() {
-    for ex in [Executor::TokioCurrentThread, Executor::TokioMultiThread] {
-        with_timeout(TEST_SECS, move || {
-            let (file, expected) = lines_file(5_000);
-            let path = file.0.clone();
-            let got = ex.block_on(async move {
-                let handle = threadbridge::run(move || std::fs::File::open(path)).await?;
-                threadbridge::iter(BufReader::new(handle).lines())
-                    .collect::<Vec<std::io::Result<String>>>()
-                    .await
-                    .into_iter()
-                    .collect::<std::io::Result<Vec<String>>>()
-            });
-            assert!(got.expect("read the lines") == expected, "{ex:?}");
-        });
-    }
+    on_executors(TOKIO, |ex| async move {
+        let (file, expected) = lines_file(5_000);
+        let path = file.0.clone();
+        let handle = threadbridge::run(move || std::fs::File::open(path))
+            .await
+            .expect("open the file");
+        let got = threadbridge::iter(BufReader::new(handle).lines())
+            .collect::<Vec<std::io::Result<String>>>()
+            .await
+            .into_iter()
+            .collect::<std::io::Result<Vec<String>>>();
+        assert!(got.expect("read the lines") == expected, "{ex:?}");
+    });
 }
 
 #[test]
@@ -199,8 +178,7 @@ fn a_finished_stream_is_terminated_and_stays_so() {
 
 #[test]
 fn items_are_fetched_ahead_up_to_the_capacity() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let (it, calls, gate, _) = counting(usize::MAX);
         gate.open();
         let s = pool.iter_with_capacity(10, it);
@@ -234,8 +212,7 @@ fn iter_runs_on_the_global_pool() {
 /// iterator is dropped and the thread is free.
 #[test]
 fn dropping_mid_stream_stops_after_the_current_next() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let (it, calls, gate, dropped) = counting(3);
         let mut s = pool.iter_with_capacity(1000, it);
         assert_eq!(block_on(s.next()), Some(1));
@@ -257,8 +234,7 @@ fn dropping_mid_stream_stops_after_the_current_next() {
 
 #[test]
 fn dropping_before_the_job_starts_means_next_is_never_called() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
         let holder = hold_only_thread(&pool, &gate);
         let (it, calls, _, dropped) = counting(usize::MAX);
@@ -295,8 +271,7 @@ fn a_slow_consumer_holds_no_thread() {
 
 #[test]
 fn an_iter_driven_inside_a_job_of_its_own_pool_does_not_deadlock() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let inner = pool.clone();
         let n = sized(1_000, 100);
         let got = block_on(pool.run(move || {
@@ -349,8 +324,7 @@ fn capacity_zero_is_a_clear_panic() {
 
 #[test]
 fn a_shut_down_pool_refuses_like_run() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         assert!(pool.shutdown_timeout(DEADLINE));
         let msg = expect_panic("iter on a shut-down pool", || pool.iter(0..1));
         assert!(msg.contains("shut down"), "{msg}");
@@ -359,8 +333,7 @@ fn a_shut_down_pool_refuses_like_run() {
 
 #[test]
 fn a_stream_polled_once_and_dropped_leaves_nothing_running() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let (it, _, gate, dropped) = counting(usize::MAX);
         gate.open();
         let mut s = pool.iter_with_capacity(4, it);

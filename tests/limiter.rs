@@ -11,9 +11,7 @@ use common::*;
 
 #[test]
 fn limiter_job_starts_even_if_its_run_is_never_polled() {
-    guard(|| {
-        let pool = pool(4);
-        let limiter = pool.limiter(2);
+    with_limiter(4, 2, |_pool, limiter| {
         let started = Gate::new();
         let run = {
             let started = started.clone();
@@ -29,21 +27,11 @@ fn limiter_job_starts_even_if_its_run_is_never_polled() {
 
 #[test]
 fn peak_running_limiter_jobs_equals_the_limit() {
-    guard(|| {
-        let pool = pool(16);
-        let limiter = pool.limiter(3);
+    with_limiter(16, 3, |pool, limiter| {
         let gate = Gate::new();
         let conc = Concurrency::new();
         let runs: Vec<_> = (0..12)
-            .map(|i| {
-                let (gate, conc) = (gate.clone(), conc.clone());
-                limiter.run(move || {
-                    conc.enter();
-                    gate.wait();
-                    conc.exit();
-                    i
-                })
-            })
+            .map(|i| limiter.run(conc.tracked(&gate, move || i)))
             .collect();
         wait_until("3 limiter jobs running", || conc.now() == 3);
         wait_until("limiter stats (limit 3, running 3, waiting 9)", || {
@@ -60,8 +48,7 @@ fn peak_running_limiter_jobs_equals_the_limit() {
             "limiter waiters must not sit in the pool queue: {stats:?}"
         );
 
-        gate.open();
-        let out = block_on(futures::future::join_all(runs));
+        let out = release(&gate, runs);
         assert_eq!(out, (0..12).collect::<Vec<_>>());
         assert_eq!(conc.peak(), 3, "peak concurrency of the limiter's jobs");
         let s = limiter.stats();
@@ -71,16 +58,9 @@ fn peak_running_limiter_jobs_equals_the_limit() {
 
 #[test]
 fn limiter_waiters_hold_no_thread_plain_jobs_still_run() {
-    guard(|| {
-        let pool = pool(2);
-        let limiter = pool.limiter(1);
+    with_limiter(2, 1, |pool, limiter| {
         let gate = Gate::new();
-        let runs: Vec<_> = (0..5)
-            .map(|_| {
-                let gate = gate.clone();
-                limiter.run(move || gate.wait())
-            })
-            .collect();
+        let runs: Vec<_> = (0..5).map(|_| limiter.run(gate.waiter())).collect();
         wait_until("1 limiter job running, 4 waiting", || {
             let s = limiter.stats();
             (s.running, s.waiting) == (1, 4)
@@ -91,22 +71,17 @@ fn limiter_waiters_hold_no_thread_plain_jobs_still_run() {
         let stats = pool.stats();
         assert_eq!(stats.queued, 0, "{stats:?}");
         assert!(!gate.is_open());
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
     });
 }
 
 #[test]
 fn two_limiters_on_one_pool_are_independent() {
-    guard(|| {
-        let pool = pool(4);
+    with_pool(4, |pool| {
         let a = pool.limiter(1);
         let b = pool.limiter(1);
         let gate = Gate::new();
-        let held = {
-            let gate = gate.clone();
-            a.run(move || gate.wait())
-        };
+        let held = a.run(gate.waiter());
         wait_until("limiter A's job running", || a.stats().running == 1);
         assert_eq!(block_on(b.run(|| 5)), 5, "limiter B blocked by limiter A");
         gate.open();
@@ -116,15 +91,10 @@ fn two_limiters_on_one_pool_are_independent() {
 
 #[test]
 fn limiter_waiters_run_in_submission_order() {
-    guard(|| {
-        let pool = pool(4);
-        let limiter = pool.limiter(1);
+    with_limiter(4, 1, |_pool, limiter| {
         let gate = Gate::new();
         let order = Arc::new(Mutex::new(Vec::new()));
-        let first = {
-            let gate = gate.clone();
-            limiter.run(move || gate.wait())
-        };
+        let first = limiter.run(gate.waiter());
         wait_until("the first limiter job running", || {
             limiter.stats().running == 1
         });
@@ -144,18 +114,10 @@ fn limiter_waiters_run_in_submission_order() {
 
 #[test]
 fn an_abandoned_running_job_keeps_its_token_until_it_returns() {
-    guard(|| {
-        let pool = pool(4);
-        let limiter = pool.limiter(1);
+    with_limiter(4, 1, |_pool, limiter| {
         let started = Gate::new();
         let gate = Gate::new();
-        let run = {
-            let (started, gate) = (started.clone(), gate.clone());
-            limiter.run(move || {
-                started.open();
-                gate.wait();
-            })
-        };
+        let run = limiter.run(started_then_held(&started, &gate, || ()));
         started.wait();
         drop(run); // abandoned after it started: it keeps running
         let second_started = Arc::new(AtomicBool::new(false));
@@ -176,14 +138,9 @@ fn an_abandoned_running_job_keeps_its_token_until_it_returns() {
 
 #[test]
 fn a_dropped_waiter_never_runs_and_the_next_token_passes_over_it() {
-    guard(|| {
-        let pool = pool(4);
-        let limiter = pool.limiter(1);
+    with_limiter(4, 1, |pool, limiter| {
         let gate = Gate::new();
-        let first = {
-            let gate = gate.clone();
-            limiter.run(move || gate.wait())
-        };
+        let first = limiter.run(gate.waiter());
         wait_until("the first limiter job running", || {
             limiter.stats().running == 1
         });
@@ -216,21 +173,10 @@ fn a_dropped_waiter_never_runs_and_the_next_token_passes_over_it() {
 
 #[test]
 fn set_limit_up_starts_waiters_at_once() {
-    guard(|| {
-        let pool = pool(8);
-        let limiter = pool.limiter(1);
+    with_limiter(8, 1, |_pool, limiter| {
         let gate = Gate::new();
         let conc = Concurrency::new();
-        let runs: Vec<_> = (0..5)
-            .map(|_| {
-                let (gate, conc) = (gate.clone(), conc.clone());
-                limiter.run(move || {
-                    conc.enter();
-                    gate.wait();
-                    conc.exit();
-                })
-            })
-            .collect();
+        let runs: Vec<_> = (0..5).map(|_| limiter.run(conc.hold(&gate))).collect();
         wait_until("1 running, 4 waiting", || {
             let s = limiter.stats();
             (s.running, s.waiting) == (1, 4)
@@ -243,42 +189,20 @@ fn set_limit_up_starts_waiters_at_once() {
         });
         let s = limiter.stats();
         assert_eq!((s.limit, s.running, s.waiting), (3, 3, 2), "{s:?}");
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
         assert_eq!(conc.peak(), 3);
     });
 }
 
 #[test]
 fn set_limit_down_takes_effect_as_jobs_finish() {
-    guard(|| {
-        let pool = pool(8);
-        let limiter = pool.limiter(3);
+    with_limiter(8, 3, |_pool, limiter| {
         let gates: Vec<_> = (0..3).map(|_| Gate::new()).collect();
         let conc = Concurrency::new();
-        let running: Vec<_> = gates
-            .iter()
-            .map(|gate| {
-                let (gate, conc) = (gate.clone(), conc.clone());
-                limiter.run(move || {
-                    conc.enter();
-                    gate.wait();
-                    conc.exit();
-                })
-            })
-            .collect();
+        let running: Vec<_> = gates.iter().map(|g| limiter.run(conc.hold(g))).collect();
         wait_until("3 running", || conc.now() == 3);
         let later = Gate::new();
-        let waiters: Vec<_> = (0..3)
-            .map(|_| {
-                let (later, conc) = (later.clone(), conc.clone());
-                limiter.run(move || {
-                    conc.enter();
-                    later.wait();
-                    conc.exit();
-                })
-            })
-            .collect();
+        let waiters: Vec<_> = (0..3).map(|_| limiter.run(conc.hold(&later))).collect();
         wait_until("3 waiting", || limiter.stats().waiting == 3);
 
         limiter.set_limit(1).unwrap();
@@ -303,8 +227,7 @@ fn set_limit_down_takes_effect_as_jobs_finish() {
         assert_stays(SETTLE, "only one waiter runs under limit 1", || {
             conc.now() == 1
         });
-        later.open();
-        block_on(futures::future::join_all(running));
+        release(&later, running);
         block_on(futures::future::join_all(waiters));
         let s = limiter.stats();
         assert_eq!((s.limit, s.running, s.waiting), (1, 0, 0), "{s:?}");
@@ -313,28 +236,20 @@ fn set_limit_down_takes_effect_as_jobs_finish() {
 
 #[test]
 fn limiter_clones_share_one_limit() {
-    guard(|| {
-        let pool = pool(8);
-        let limiter = pool.limiter(2);
+    with_limiter(8, 2, |_pool, limiter| {
         let clone = limiter.clone();
         let gate = Gate::new();
         let conc = Concurrency::new();
         let runs: Vec<_> = (0..6)
             .map(|i| {
                 let l = if i % 2 == 0 { &limiter } else { &clone };
-                let (gate, conc) = (gate.clone(), conc.clone());
-                l.run(move || {
-                    conc.enter();
-                    gate.wait();
-                    conc.exit();
-                })
+                l.run(conc.hold(&gate))
             })
             .collect();
         wait_until("2 running", || conc.now() == 2);
         assert_stays(SETTLE, "clones share the limit of 2", || conc.now() == 2);
         assert_eq!(clone.stats().waiting, 4);
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
         assert_eq!(conc.peak(), 2);
     });
 }

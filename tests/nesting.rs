@@ -10,8 +10,7 @@ use common::*;
 
 #[test]
 fn nested_run_on_a_one_thread_pool_runs_inline() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let inner_pool = pool.clone();
         let (outer, inner, v) = block_on(pool.run(move || {
             let outer = thread::current().id();
@@ -32,8 +31,7 @@ fn nested_run_on_a_one_thread_pool_runs_inline() {
 
 #[test]
 fn nested_run_two_levels_deep() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let p1 = pool.clone();
         let v = block_on(pool.run(move || {
             let p2 = p1.clone();
@@ -52,8 +50,7 @@ fn nested_run_two_levels_deep() {
 
 #[test]
 fn nested_runs_while_other_jobs_wait_for_the_thread() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let inner_pool = pool.clone();
         let outer = pool.run(move || {
             (0..5)
@@ -71,8 +68,7 @@ fn nested_runs_while_other_jobs_wait_for_the_thread() {
 
 #[test]
 fn nested_run_under_another_executor_inside_the_job() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let inner_pool = pool.clone();
         let v = block_on(pool.run(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -100,15 +96,10 @@ fn nested_run_on_another_pool_runs_there() {
 
 #[test]
 fn an_inline_nested_limiter_job_still_waits_for_its_token() {
-    guard(|| {
-        let pool = pool(2);
-        let limiter = pool.limiter(1);
+    with_limiter(2, 1, |pool, limiter| {
         let gate = Gate::new();
         // Thread 1: a limiter job holds the only token.
-        let holder = {
-            let gate = gate.clone();
-            limiter.run(move || gate.wait())
-        };
+        let holder = limiter.run(gate.waiter());
         wait_until("the token held", || limiter.stats().running == 1);
         // Thread 2: a plain job nests a limiter job; it must wait for the
         // token, not run inline at once.
@@ -142,9 +133,7 @@ fn an_inline_nested_limiter_job_still_waits_for_its_token() {
 
 #[test]
 fn nested_limiter_runs_inline_on_a_one_thread_pool() {
-    guard(|| {
-        let pool = pool(1);
-        let limiter = pool.limiter(2);
+    with_limiter(1, 2, |_pool, limiter| {
         let inner = limiter.clone();
         let v = block_on(limiter.run(move || futures::executor::block_on(inner.run(|| 4)) * 2));
         assert_eq!(v, 8);

@@ -17,8 +17,7 @@ struct CustomPayload(u32);
 
 #[test]
 fn a_panic_reaches_the_awaiter_with_its_str_payload() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             block_on(pool.run(|| -> u32 { panic!("boom 42") }))
         }));
@@ -29,8 +28,7 @@ fn a_panic_reaches_the_awaiter_with_its_str_payload() {
 
 #[test]
 fn a_panic_reaches_the_awaiter_with_its_string_payload() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let n = 7;
         let result = panic::catch_unwind(AssertUnwindSafe(|| {
             block_on(pool.run(move || -> u32 { panic!("formatted {n}") }))
@@ -45,8 +43,7 @@ fn a_panic_reaches_the_awaiter_with_its_string_payload() {
 
 #[test]
 fn a_panic_reaches_the_awaiter_with_a_custom_payload() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let result = block_on(
             AssertUnwindSafe(pool.run(|| panic::panic_any(CustomPayload(9)))).catch_unwind(),
         );
@@ -60,8 +57,7 @@ fn a_panic_reaches_the_awaiter_with_a_custom_payload() {
 
 #[test]
 fn the_worker_survives_a_panic() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let panicked_on = Arc::new(Mutex::new(None));
         let result = {
             let panicked_on = panicked_on.clone();
@@ -87,8 +83,7 @@ fn the_worker_survives_a_panic() {
 
 #[test]
 fn panics_are_counted_before_the_run_is_ready() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         for i in 1..=sized(20u64, 5) {
             let r = block_on(AssertUnwindSafe(pool.run(|| panic!("counted"))).catch_unwind());
             assert!(r.is_err());
@@ -101,8 +96,7 @@ fn panics_are_counted_before_the_run_is_ready() {
 
 #[test]
 fn many_panics_do_not_shrink_or_break_the_pool() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let n = sized(100, 20);
         let runs: Vec<_> = (0..n)
             .map(|i| {
@@ -164,14 +158,9 @@ fn a_panic_in_a_dropped_run_reaches_on_panic() {
         let (pool, seen) = hooked_pool();
         let started = Gate::new();
         let gate = Gate::new();
-        let run = {
-            let (started, gate) = (started.clone(), gate.clone());
-            pool.run(move || {
-                started.open();
-                gate.wait();
-                panic!("abandoned boom");
-            })
-        };
+        let run = pool.run(started_then_held(&started, &gate, || {
+            panic!("abandoned boom");
+        }));
         started.wait();
         drop(run);
         gate.open();
@@ -199,9 +188,7 @@ fn an_awaited_panic_is_delivered_to_the_awaiter_once() {
 
 #[test]
 fn a_limiter_job_panic_returns_its_token() {
-    guard(|| {
-        let pool = pool(2);
-        let limiter = pool.limiter(1);
+    with_limiter(2, 1, |_pool, limiter| {
         let r = block_on(AssertUnwindSafe(limiter.run(|| panic!("limited"))).catch_unwind());
         assert!(r.is_err());
         let s = limiter.stats();

@@ -16,16 +16,9 @@ use threadbridge::{Pool, Stats};
 
 #[test]
 fn job_starts_even_if_its_run_is_never_polled() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let started = Gate::new();
-        let run = {
-            let started = started.clone();
-            pool.run(move || {
-                started.open();
-                7
-            })
-        };
+        let run = pool.run(opens_then(&started, || 7));
         // The Run is held but never polled: the job must start anyway.
         assert!(
             started.wait_timeout(DEADLINE),
@@ -37,17 +30,10 @@ fn job_starts_even_if_its_run_is_never_polled() {
 
 #[test]
 fn run_returns_at_once_while_the_job_blocks() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
         // If run() blocked on the job, this would hang until the guard fires.
-        let run = {
-            let gate = gate.clone();
-            pool.run(move || {
-                gate.wait();
-                "done"
-            })
-        };
+        let run = pool.run(gate.then(|| "done"));
         gate.open();
         assert_eq!(block_on(run), "done");
     });
@@ -55,8 +41,7 @@ fn run_returns_at_once_while_the_job_blocks() {
 
 #[test]
 fn returns_the_closures_value() {
-    guard(|| {
-        let pool = pool(4);
+    with_pool(4, |pool| {
         assert_eq!(block_on(pool.run(|| 6 * 7)), 42);
         assert_eq!(block_on(pool.run(|| String::from("hi"))), "hi");
         let v = block_on(pool.run(|| vec![1u8; 1000]));
@@ -89,16 +74,9 @@ fn job_runs_on_a_named_worker_thread_not_the_caller() {
 
 #[test]
 fn the_latest_waker_is_woken_and_not_an_earlier_one() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
-        let mut run = {
-            let gate = gate.clone();
-            Box::pin(pool.run(move || {
-                gate.wait();
-                5
-            }))
-        };
+        let mut run = Box::pin(pool.run(gate.then(|| 5)));
         let a = CountingWaker::new();
         let b = CountingWaker::new();
         assert!(poll_with(run.as_mut(), &a.waker()).is_pending());
@@ -113,16 +91,9 @@ fn the_latest_waker_is_woken_and_not_an_earlier_one() {
 
 #[test]
 fn a_waker_registered_after_completion_still_sees_ready() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let done = Gate::new();
-        let mut run = {
-            let done = done.clone();
-            Box::pin(pool.run(move || {
-                done.open();
-                9
-            }))
-        };
+        let mut run = Box::pin(pool.run(opens_then(&done, || 9)));
         done.wait();
         // The result must not be lost whether or not it was stored yet.
         let w = CountingWaker::new();
@@ -138,20 +109,11 @@ fn a_waker_registered_after_completion_still_sees_ready() {
 
 #[test]
 fn peak_concurrency_equals_max_threads() {
-    guard(|| {
-        let pool = pool(4);
+    with_pool(4, |pool| {
         let gate = Gate::new();
         let conc = Concurrency::new();
         let runs: Vec<_> = (0..32)
-            .map(|i| {
-                let (gate, conc) = (gate.clone(), conc.clone());
-                pool.run(move || {
-                    conc.enter();
-                    gate.wait();
-                    conc.exit();
-                    i
-                })
-            })
+            .map(|i| pool.run(conc.tracked(&gate, move || i)))
             .collect();
         wait_until("4 jobs running", || conc.now() == 4);
         let stats = wait_stats(&pool, "4 running, 28 queued", |s| {
@@ -176,8 +138,7 @@ fn peak_concurrency_equals_max_threads() {
                 max
             })
         };
-        gate.open();
-        let results = block_on(futures::future::join_all(runs));
+        let results = release(&gate, runs);
         stop.store(true, Ordering::SeqCst);
         let max_threads_seen = watcher.join().unwrap();
 
@@ -192,14 +153,10 @@ fn peak_concurrency_equals_max_threads() {
 
 #[test]
 fn jobs_start_in_submission_order() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
         let order = Arc::new(Mutex::new(Vec::new()));
-        let first = {
-            let gate = gate.clone();
-            pool.run(move || gate.wait())
-        };
+        let first = pool.run(gate.waiter());
         let runs: Vec<_> = (0..20)
             .map(|i| {
                 let order = order.clone();
@@ -219,8 +176,7 @@ fn jobs_start_in_submission_order() {
 /// (started once if the pool has no other thread).
 #[test]
 fn sequential_jobs_use_at_most_two_threads() {
-    guard(|| {
-        let pool = pool(8);
+    with_pool(8, |pool| {
         let ids: HashSet<ThreadId> = block_on(async {
             let mut ids = HashSet::new();
             for _ in 0..200 {
@@ -244,12 +200,8 @@ fn sequential_jobs_use_at_most_two_threads() {
 
 fn burst(pool: &Pool, n: usize) {
     let gate = Gate::new();
-    let runs = held(pool, n, &gate);
-    wait_stats(pool, "the burst to occupy its threads", |s| {
-        s.threads == n && s.running == n
-    });
-    gate.open();
-    block_on(futures::future::join_all(runs));
+    let runs = occupy(pool, n, &gate);
+    release(&gate, runs);
 }
 
 #[test]
@@ -341,8 +293,7 @@ fn the_most_recently_idle_thread_takes_the_next_job() {
 
 #[test]
 fn lifo_keeps_using_the_same_warm_thread() {
-    guard(|| {
-        let pool = pool(3);
+    with_pool(3, |pool| {
         burst(&pool, 3);
         let parked = |s: &Stats| s.idle_threads == 3 && s.spinning_threads == 0;
         wait_stats(&pool, "3 parked threads", parked);
@@ -400,20 +351,10 @@ fn a_backlog_grows_the_pool_to_its_cap_after_submits_stop() {
 
 #[test]
 fn set_max_threads_up_starts_queued_jobs_at_once() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
         let conc = Concurrency::new();
-        let runs: Vec<_> = (0..3)
-            .map(|_| {
-                let (gate, conc) = (gate.clone(), conc.clone());
-                pool.run(move || {
-                    conc.enter();
-                    gate.wait();
-                    conc.exit();
-                })
-            })
-            .collect();
+        let runs: Vec<_> = (0..3).map(|_| pool.run(conc.hold(&gate))).collect();
         wait_stats(&pool, "1 running, 2 queued", |s| {
             s.running == 1 && s.queued == 2
         });
@@ -429,8 +370,7 @@ fn set_max_threads_up_starts_queued_jobs_at_once() {
             (3, 3, 0),
             "{stats:?}"
         );
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
     });
 }
 
@@ -441,28 +381,15 @@ fn set_max_threads_down_lets_surplus_threads_finish_and_exit() {
         // because of the lower cap, not because they idled.
         let pool = pool(4);
         let first = Gate::new();
-        let first_batch = held(&pool, 4, &first);
-        wait_stats(&pool, "4 threads running", |s| {
-            s.threads == 4 && s.running == 4
-        });
+        let first_batch = occupy(&pool, 4, &first);
         pool.set_max_threads(2).unwrap();
         // Running jobs are not interrupted.
         assert_eq!(pool.stats().running, 4);
 
         let second = Gate::new();
         let conc = Concurrency::new();
-        let second_batch: Vec<_> = (0..4)
-            .map(|_| {
-                let (second, conc) = (second.clone(), conc.clone());
-                pool.run(move || {
-                    conc.enter();
-                    second.wait();
-                    conc.exit();
-                })
-            })
-            .collect();
-        first.open();
-        block_on(futures::future::join_all(first_batch));
+        let second_batch: Vec<_> = (0..4).map(|_| pool.run(conc.hold(&second))).collect();
+        release(&first, first_batch);
         wait_until("2 jobs of the second batch running", || {
             let n = conc.now();
             assert!(
@@ -477,8 +404,7 @@ fn set_max_threads_down_lets_surplus_threads_finish_and_exit() {
             let s = pool.stats();
             s.threads <= 2 && conc.now() <= 2
         });
-        second.open();
-        block_on(futures::future::join_all(second_batch));
+        release(&second, second_batch);
         assert_eq!(conc.peak(), 2, "the lowered cap was exceeded");
         assert!(pool.stats().threads <= 2, "{:?}", pool.stats());
     });

@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::thread;
@@ -11,7 +12,6 @@ use std::time::Duration;
 
 use common::*;
 use futures::FutureExt;
-use threadbridge::Pool;
 
 #[test]
 fn run_returns_its_value_under_every_executor() {
@@ -54,13 +54,7 @@ fn awaiting_a_run_never_blocks_the_executor_under_every_executor() {
     on_every_executor(|_| async {
         let pool = pool(1);
         let gate = Gate::new();
-        let job = {
-            let gate = gate.clone();
-            pool.run(move || {
-                gate.wait();
-                1
-            })
-        };
+        let job = pool.run(gate.then(|| 1));
         let opener = async {
             smol::future::yield_now().await; // let the Run be polled first
             gate.open();
@@ -71,27 +65,34 @@ fn awaiting_a_run_never_blocks_the_executor_under_every_executor() {
     });
 }
 
+/// Awaits `first` (a job held on `gate`, giving 1) and `second` (waiting
+/// behind it, giving 2) in one task, beside a future that opens the gate
+/// once both have been polled, and checks all three outputs. If waiting
+/// blocked the executor's thread, the gate would never open: the guard
+/// would fire.
+async fn assert_waiting_never_blocks(
+    gate: &Gate,
+    first: impl Future<Output = u32>,
+    second: impl Future<Output = u32>,
+) {
+    let opener = async {
+        smol::future::yield_now().await; // let the Runs be polled first
+        gate.open();
+        3
+    };
+    let (a, b, c) = futures::join!(first, second, opener);
+    assert_eq!((a, b, c), (1, 2, 3));
+}
+
 #[test]
 fn waiting_for_a_thread_never_blocks_the_executor_under_every_executor() {
     on_every_executor(|_| async {
         let pool = pool(1);
         let gate = Gate::new();
-        let first = {
-            let gate = gate.clone();
-            pool.run(move || {
-                gate.wait();
-                1
-            })
-        };
+        let first = pool.run(gate.then(|| 1));
         // Queued behind `first`: waits for the only thread.
         let second = pool.run(|| 2);
-        let opener = async {
-            smol::future::yield_now().await;
-            gate.open();
-            3
-        };
-        let (a, b, c) = futures::join!(first, second, opener);
-        assert_eq!((a, b, c), (1, 2, 3));
+        assert_waiting_never_blocks(&gate, first, second).await;
     });
 }
 
@@ -101,49 +102,21 @@ fn waiting_for_a_limiter_token_never_blocks_the_executor_under_every_executor() 
         let pool = pool(4);
         let limiter = pool.limiter(1);
         let gate = Gate::new();
-        let first = {
-            let gate = gate.clone();
-            limiter.run(move || {
-                gate.wait();
-                1
-            })
-        };
+        let first = limiter.run(gate.then(|| 1));
         let second = limiter.run(|| 2);
-        let opener = async {
-            smol::future::yield_now().await;
-            gate.open();
-            3
-        };
-        let (a, b, c) = futures::join!(first, second, opener);
-        assert_eq!((a, b, c), (1, 2, 3));
+        assert_waiting_never_blocks(&gate, first, second).await;
     });
 }
 
 #[test]
 fn waiting_for_queue_space_never_blocks_the_executor_under_every_executor() {
     on_every_executor(|_| async {
-        let pool = Pool::builder()
-            .max_threads(1)
-            .queue_capacity(0)
-            .build()
-            .unwrap();
+        let pool = bounded_pool(1, 0);
         let gate = Gate::new();
-        let first = {
-            let gate = gate.clone();
-            pool.run(move || {
-                gate.wait();
-                1
-            })
-        };
+        let first = pool.run(gate.then(|| 1));
         // No queue: this one waits (asynchronously) for the thread.
         let second = pool.run(|| 2);
-        let opener = async {
-            smol::future::yield_now().await;
-            gate.open();
-            3
-        };
-        let (a, b, c) = futures::join!(first, second, opener);
-        assert_eq!((a, b, c), (1, 2, 3));
+        assert_waiting_never_blocks(&gate, first, second).await;
     });
 }
 
@@ -190,10 +163,7 @@ fn sequential_jobs_stay_on_two_threads_under_every_executor() {
 #[test]
 fn tokio_multi_thread_tasks_share_a_pool() {
     guard(|| {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
+        let rt = tokio_multi_thread();
         let pool = pool(3);
         let (n_tasks, per_task) = (sized(16u64, 4), sized(50u64, 10));
         let total: u64 = rt.block_on(async {
@@ -258,8 +228,7 @@ fn async_executor_tasks_share_a_pool() {
 
 #[test]
 fn a_simple_await_completes_with_at_most_one_wake_up() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let counts = Counts::new();
         let v = block_on_counting(&counts, pool.run(|| 11));
         assert_eq!(v, 11);
@@ -274,30 +243,27 @@ fn a_simple_await_completes_with_at_most_one_wake_up() {
     });
 }
 
+/// A thread that waits for the counting executor's first poll, gives a
+/// spinning implementation every chance to show it (200 ms), notes the
+/// polls and wake-ups so far, then opens `gate`.
+fn open_after_idling(gate: &Arc<Gate>, counts: &Counts) -> thread::JoinHandle<(usize, usize)> {
+    let (gate, counts) = (gate.clone(), counts.clone());
+    thread::spawn(move || {
+        wait_until("the executor's first poll", || counts.polls() >= 1);
+        thread::sleep(Duration::from_millis(200));
+        let idle = (counts.polls(), counts.wakes());
+        gate.open();
+        idle
+    })
+}
+
 #[test]
 fn a_blocked_job_gets_exactly_one_wake_up_and_no_spin() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
         let counts = Counts::new();
-        let opener = {
-            let (gate, counts) = (gate.clone(), counts.clone());
-            thread::spawn(move || {
-                wait_until("the executor's first poll", || counts.polls() >= 1);
-                // Give a spinning implementation every chance to show it.
-                thread::sleep(Duration::from_millis(200));
-                let idle = (counts.polls(), counts.wakes());
-                gate.open();
-                idle
-            })
-        };
-        let v = block_on_counting(&counts, {
-            let gate = gate.clone();
-            pool.run(move || {
-                gate.wait();
-                "late"
-            })
-        });
+        let opener = open_after_idling(&gate, &counts);
+        let v = block_on_counting(&counts, pool.run(gate.then(|| "late")));
         let (idle_polls, idle_wakes) = opener.join().unwrap();
         assert_eq!(v, "late");
         assert_eq!(
@@ -319,27 +285,14 @@ fn a_blocked_job_gets_exactly_one_wake_up_and_no_spin() {
 
 #[test]
 fn a_queued_job_waits_without_spinning() {
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let gate = Gate::new();
-        let blocker = {
-            let gate = gate.clone();
-            pool.run(move || gate.wait())
-        };
+        let blocker = pool.run(gate.waiter());
         let counts = Counts::new();
-        let opener = {
-            let (gate, counts) = (gate.clone(), counts.clone());
-            thread::spawn(move || {
-                wait_until("the executor's first poll", || counts.polls() >= 1);
-                thread::sleep(Duration::from_millis(200));
-                let idle = counts.wakes();
-                gate.open();
-                idle
-            })
-        };
+        let opener = open_after_idling(&gate, &counts);
         // Queued behind the blocker: waits for a thread.
         assert_eq!(block_on_counting(&counts, pool.run(|| 3)), 3);
-        let idle_wakes = opener.join().unwrap();
+        let (_, idle_wakes) = opener.join().unwrap();
         assert_eq!(idle_wakes, 0, "woken while queued: {counts:?}");
         assert!(counts.wakes() <= 1, "{counts:?}");
         block_on(blocker);
@@ -348,8 +301,7 @@ fn a_queued_job_waits_without_spinning() {
 
 #[test]
 fn sequential_awaits_take_at_most_one_wake_up_each() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let counts = Counts::new();
         let n = sized(100, 20);
         let sum = block_on_counting(&counts, async {
@@ -370,8 +322,7 @@ fn sequential_awaits_take_at_most_one_wake_up_each() {
 
 #[test]
 fn joined_awaits_take_at_most_one_wake_up_each() {
-    guard(|| {
-        let pool = pool(4);
+    with_pool(4, |pool| {
         let counts = Counts::new();
         // At most 30: above that `join_all` runs on `FuturesUnordered`,
         // which wakes itself to yield when many futures are ready in one
@@ -388,8 +339,7 @@ fn joined_awaits_take_at_most_one_wake_up_each() {
 
 #[test]
 fn no_lost_wake_up_when_the_waker_changes_during_completion() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         for i in 0..sized(500u32, 100) {
             let mut run = Box::pin(pool.run(move || i));
             let a = CountingWaker::new();
@@ -415,9 +365,7 @@ fn no_lost_wake_up_when_the_waker_changes_during_completion() {
 
 #[test]
 fn no_lost_wake_ups_with_many_counting_executors_at_once() {
-    guard(|| {
-        let pool = pool(2);
-        let limiter = pool.limiter(1);
+    with_limiter(2, 1, |pool, limiter| {
         // Each thread is its own executor; a lost wake-up makes
         // block_on_counting panic after its deadline.
         let per_thread = sized(300u64, 30);
@@ -455,15 +403,8 @@ fn no_lost_wake_ups_with_many_counting_executors_at_once() {
 #[test]
 fn many_tokio_tasks_through_a_limiter_and_a_bounded_queue_never_hang() {
     guard(|| {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
-        let pool = Pool::builder()
-            .max_threads(2)
-            .queue_capacity(2)
-            .build()
-            .unwrap();
+        let rt = tokio_multi_thread();
+        let pool = bounded_pool(2, 2);
         let limiter = pool.limiter(3);
         let (n_tasks, per_task) = (sized(32u64, 8), sized(50u64, 10));
         let total: u64 = rt.block_on(async {

@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
@@ -13,8 +11,7 @@ use threadbridge::{Pool, TryRunError};
 
 #[test]
 fn shutdown_drains_every_accepted_job_and_leaves_no_threads() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let gate = Gate::new();
         let done = Counter::new();
         let mut held = Vec::new();
@@ -47,8 +44,7 @@ fn shutdown_drains_every_accepted_job_and_leaves_no_threads() {
 
 #[test]
 fn shutdown_closes_when_called_not_when_polled() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let shutdown = pool.shutdown(); // not polled yet
         let err = pool
             .try_run(|| 1)
@@ -60,8 +56,7 @@ fn shutdown_closes_when_called_not_when_polled() {
 
 #[test]
 fn run_after_shutdown_panics_naming_try_run() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         block_on(pool.shutdown());
         let msg = expect_panic("run() after shutdown", || pool.run(|| 1));
         assert!(
@@ -73,8 +68,7 @@ fn run_after_shutdown_panics_naming_try_run() {
 
 #[test]
 fn try_run_after_shutdown_gives_the_closure_back() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         block_on(pool.shutdown());
         let s = String::from("mine");
         match pool.try_run(move || s) {
@@ -92,9 +86,7 @@ fn try_run_after_shutdown_gives_the_closure_back() {
 
 #[test]
 fn limiter_try_run_after_shutdown_is_closed() {
-    guard(|| {
-        let pool = pool(2);
-        let limiter = pool.limiter(1);
+    with_limiter(2, 1, |pool, limiter| {
         block_on(pool.shutdown());
         let err = limiter
             .try_run(|| 4)
@@ -106,19 +98,11 @@ fn limiter_try_run_after_shutdown_is_closed() {
 
 #[test]
 fn shutdown_drains_limiter_waiters() {
-    guard(|| {
-        let pool = pool(4);
-        let limiter = pool.limiter(1);
+    with_limiter(4, 1, |pool, limiter| {
         let gate = Gate::new();
         let done = Counter::new();
         for _ in 0..5 {
-            let (gate, done) = (gate.clone(), done.clone());
-            limiter
-                .run(move || {
-                    gate.wait();
-                    done.incr();
-                })
-                .detach();
+            limiter.run(gate.then(done.hook())).detach();
         }
         wait_until("4 limiter waiters", || limiter.stats().waiting == 4);
         let shutdown = pool.shutdown();
@@ -132,22 +116,10 @@ fn shutdown_drains_limiter_waiters() {
 #[test]
 fn shutdown_drains_runs_waiting_for_queue_space() {
     guard(|| {
-        let pool = Pool::builder()
-            .max_threads(1)
-            .queue_capacity(1)
-            .build()
-            .unwrap();
+        let pool = bounded_pool(1, 1);
         let gate = Gate::new();
         let done = Counter::new();
-        let runs: Vec<_> = (0..4)
-            .map(|_| {
-                let (gate, done) = (gate.clone(), done.clone());
-                pool.run(move || {
-                    gate.wait();
-                    done.incr();
-                })
-            })
-            .collect();
+        let runs: Vec<_> = (0..4).map(|_| pool.run(gate.then(done.hook()))).collect();
         wait_stats(&pool, "1 running, 1 queued", |s| {
             s.running == 1 && s.queued == 1
         });
@@ -175,8 +147,7 @@ fn shutdown_wakes_idle_threads_at_once() {
         let gate = Gate::new();
         let runs = held(&pool, 3, &gate);
         wait_stats(&pool, "3 jobs running", |s| s.running == 3);
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
         block_on(pool.shutdown());
         assert_eq!(pool.stats().threads, 0, "{:?}", pool.stats());
     });
@@ -185,32 +156,21 @@ fn shutdown_wakes_idle_threads_at_once() {
 #[test]
 fn shutdown_resolves_after_every_worker_has_exited() {
     guard(|| {
-        let starts = Arc::new(AtomicUsize::new(0));
-        let stops = Arc::new(AtomicUsize::new(0));
-        let pool = {
-            let (starts, stops) = (starts.clone(), stops.clone());
-            Pool::builder()
-                .max_threads(3)
-                .on_thread_start(move || {
-                    starts.fetch_add(1, Ordering::SeqCst);
-                })
-                .on_thread_stop(move || {
-                    stops.fetch_add(1, Ordering::SeqCst);
-                })
-                .build()
-                .unwrap()
-        };
+        let (starts, stops) = (Counter::new(), Counter::new());
+        let pool = Pool::builder()
+            .max_threads(3)
+            .on_thread_start(starts.hook())
+            .on_thread_stop(stops.hook())
+            .build()
+            .unwrap();
         let gate = Gate::new();
-        let runs = held(&pool, 3, &gate);
-        wait_stats(&pool, "3 threads running", |s| {
-            s.threads == 3 && s.running == 3
-        });
+        let runs = occupy(&pool, 3, &gate);
         let shutdown = pool.shutdown();
         gate.open();
         block_on(shutdown);
-        assert_eq!(starts.load(Ordering::SeqCst), 3);
+        assert_eq!(starts.get(), 3);
         assert_eq!(
-            stops.load(Ordering::SeqCst),
+            stops.get(),
             3,
             "shutdown resolved before every worker ran on_thread_stop"
         );
@@ -220,8 +180,7 @@ fn shutdown_resolves_after_every_worker_has_exited() {
 
 #[test]
 fn shutdown_is_idempotent() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         block_on(pool.run(|| ()));
         let a = pool.shutdown();
         let b = pool.shutdown();
@@ -246,8 +205,7 @@ fn shutdown_under_every_executor() {
 
 #[test]
 fn shutdown_timeout_is_true_when_all_workers_exit() {
-    guard(|| {
-        let pool = pool(3);
+    with_pool(3, |pool| {
         let runs: Vec<_> = (0..6).map(|i| pool.run(move || i)).collect();
         assert!(pool.shutdown_timeout(DEADLINE), "workers did not exit");
         assert_eq!(pool.stats().threads, 0);
@@ -257,16 +215,9 @@ fn shutdown_timeout_is_true_when_all_workers_exit() {
 
 #[test]
 fn shutdown_timeout_is_false_while_a_job_is_blocked() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let gate = Gate::new();
-        let run = {
-            let gate = gate.clone();
-            pool.run(move || {
-                gate.wait();
-                "finished"
-            })
-        };
+        let run = pool.run(gate.then(|| "finished"));
         wait_stats(&pool, "the job running", |s| s.running == 1);
         assert!(
             !pool.shutdown_timeout(Duration::from_millis(100)),
@@ -284,34 +235,17 @@ fn shutdown_timeout_is_false_while_a_job_is_blocked() {
 #[test]
 fn dropping_the_last_handle_closes_without_blocking_and_jobs_complete() {
     guard(|| {
-        let stops = Arc::new(AtomicUsize::new(0));
-        let pool = {
-            let stops = stops.clone();
-            Pool::builder()
-                .max_threads(1)
-                .on_thread_stop(move || {
-                    stops.fetch_add(1, Ordering::SeqCst);
-                })
-                .build()
-                .unwrap()
-        };
+        let stops = Counter::new();
+        let pool = Pool::builder()
+            .max_threads(1)
+            .on_thread_stop(stops.hook())
+            .build()
+            .unwrap();
         let gate = Gate::new();
-        let first = {
-            let gate = gate.clone();
-            pool.run(move || {
-                gate.wait();
-                1
-            })
-        };
+        let first = pool.run(gate.then(|| 1));
         let second = pool.run(|| 2); // queued behind `first`
         let done = Counter::new();
-        {
-            let done = done.clone();
-            pool.run(move || {
-                done.incr();
-            })
-            .detach();
-        }
+        pool.run(done.hook()).detach();
         // Must return at once: the gate is only opened after the drop, so
         // a blocking drop would hang here until the guard fires.
         drop(pool);
@@ -320,15 +254,14 @@ fn dropping_the_last_handle_closes_without_blocking_and_jobs_complete() {
         assert_eq!(block_on(second), 2);
         done.wait_for(1);
         wait_until("the worker to exit after the last handle dropped", || {
-            stops.load(Ordering::SeqCst) == 1
+            stops.get() == 1
         });
     });
 }
 
 #[test]
 fn a_clone_keeps_the_pool_open() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let clone = pool.clone();
         drop(pool);
         assert_eq!(block_on(clone.run(|| 5)), 5);
@@ -338,9 +271,7 @@ fn a_clone_keeps_the_pool_open() {
 
 #[test]
 fn a_limiter_keeps_its_pool_alive() {
-    guard(|| {
-        let pool = pool(2);
-        let limiter = pool.limiter(2);
+    with_limiter(2, 2, |pool, limiter| {
         drop(pool);
         assert_eq!(block_on(limiter.run(|| 3)), 3);
         let run = limiter

@@ -30,10 +30,7 @@ fn stats_add_up_after_many_mixed_jobs() {
         };
         let limiter = pool.limiter(2);
         let submitted = Arc::new(AtomicU64::new(0));
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .build()
-            .unwrap();
+        let rt = tokio_multi_thread();
         rt.block_on(async {
             let tasks: Vec<_> = (0..TASKS)
                 .map(|t| {
@@ -138,8 +135,7 @@ fn panicked_includes_a_job_as_soon_as_its_await_returns() {
 
 #[test]
 fn gauges_reflect_running_queued_and_idle_threads() {
-    guard(|| {
-        let pool = pool(2);
+    with_pool(2, |pool| {
         let s = pool.stats();
         assert_eq!(
             (s.threads, s.idle_threads, s.running, s.queued),
@@ -153,8 +149,7 @@ fn gauges_reflect_running_queued_and_idle_threads() {
         });
         assert_eq!((s.threads, s.idle_threads), (2, 0), "{s:?}");
         assert_eq!(s.completed, 0, "{s:?}");
-        gate.open();
-        block_on(futures::future::join_all(runs));
+        release(&gate, runs);
         let s = wait_stats(&pool, "both threads idle", |s| s.idle_threads == 2);
         assert_eq!(
             (s.threads, s.running, s.queued, s.completed),
@@ -167,13 +162,11 @@ fn gauges_reflect_running_queued_and_idle_threads() {
 
 #[test]
 fn an_idle_pool_stops_spinning() {
-    guard(|| {
-        let pool = pool(4);
+    with_pool(4, |pool| {
         for round in 0..50 {
             let gate = Gate::new();
             let runs = held(&pool, 4, &gate);
-            gate.open();
-            block_on(futures::future::join_all(runs));
+            release(&gate, runs);
             block_on(pool.run(move || round));
             let s = pool.stats();
             assert!(s.spinning_threads <= 2, "at most two spin: {s:?}");
@@ -187,9 +180,7 @@ fn an_idle_pool_stops_spinning() {
 
 #[test]
 fn limiter_stats_start_empty_and_report_the_limit() {
-    guard(|| {
-        let pool = pool(2);
-        let limiter = pool.limiter(3);
+    with_limiter(2, 3, |_pool, limiter| {
         let s = limiter.stats();
         assert_eq!((s.limit, s.running, s.waiting), (3, 0, 0), "{s:?}");
         limiter.set_limit(5).unwrap();
@@ -202,8 +193,7 @@ fn stats_are_a_copyable_snapshot() {
     fn assert_copy_debug<T: Copy + Clone + std::fmt::Debug + Send + Sync + 'static>() {}
     assert_copy_debug::<Stats>();
     assert_copy_debug::<threadbridge::LimiterStats>();
-    guard(|| {
-        let pool = pool(1);
+    with_pool(1, |pool| {
         let before = pool.stats();
         block_on(pool.run(|| ()));
         let after = pool.stats();

@@ -152,10 +152,7 @@ fn the_span_is_left_when_the_job_ends() {
     // must not see the first job's span still entered.
     on_every_executor(|_| async move {
         let recorder = Recorder::default();
-        let pool = threadbridge::Pool::builder()
-            .max_threads(1)
-            .build()
-            .unwrap();
+        let pool = pool(1);
         async {
             async { pool.run(|| tracing::info!("first")).await }
                 .instrument(tracing::info_span!("first span"))
@@ -181,11 +178,7 @@ fn the_span_stays_open_until_the_job_ends_then_closes() {
         let run = tracing::dispatcher::with_default(&recorder.dispatch(), || {
             let span = tracing::info_span!("long job");
             let _entered = span.enter();
-            let (gate, started) = (gate.clone(), started.clone());
-            pool.run(move || {
-                started.open();
-                gate.wait();
-            })
+            pool.run(started_then_held(&started, &gate, || ()))
         });
         // The caller's handle on the span is gone; the job still holds it.
         started.wait();
@@ -202,15 +195,9 @@ fn the_span_stays_open_until_the_job_ends_then_closes() {
 fn a_job_dropped_before_it_starts_releases_the_span() {
     guard(|| {
         let recorder = Recorder::default();
-        let pool = threadbridge::Pool::builder()
-            .max_threads(1)
-            .build()
-            .unwrap();
+        let pool = pool(1);
         let gate = Gate::new();
-        let busy = {
-            let gate = gate.clone();
-            pool.run(move || gate.wait())
-        };
+        let busy = pool.run(gate.waiter());
         let queued = tracing::dispatcher::with_default(&recorder.dispatch(), || {
             let _entered = tracing::info_span!("never ran").entered();
             pool.run(|| tracing::info!("must not run"))

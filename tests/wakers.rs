@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 
-use common::{guard, wait_until, Gate};
+use common::{wait_until, with_pool, Gate};
 use threadbridge::Pool;
 
 struct TouchesPool {
@@ -38,11 +38,9 @@ fn touching_waker(pool: &Pool) -> (Arc<TouchesPool>, Waker) {
 
 #[test]
 fn shutdown_waker_is_woken_outside_the_pool_lock() {
-    guard(|| {
-        let pool = Pool::builder().max_threads(1).build().unwrap();
+    with_pool(1, |pool| {
         let gate = Gate::new();
-        let g = gate.clone();
-        pool.run(move || g.wait()).detach();
+        pool.run(gate.waiter()).detach();
         let mut shutdown = pool.shutdown();
         let (flag, waker) = touching_waker(&pool);
         let mut cx = Context::from_waker(&waker);
@@ -55,14 +53,9 @@ fn shutdown_waker_is_woken_outside_the_pool_lock() {
 
 #[test]
 fn run_waker_is_woken_outside_the_pool_lock() {
-    guard(|| {
-        let pool = Pool::builder().max_threads(1).build().unwrap();
+    with_pool(1, |pool| {
         let gate = Gate::new();
-        let g = gate.clone();
-        let mut run = pool.run(move || {
-            g.wait();
-            7
-        });
+        let mut run = pool.run(gate.then(|| 7));
         let (flag, waker) = touching_waker(&pool);
         let mut cx = Context::from_waker(&waker);
         assert!(Pin::new(&mut run).poll(&mut cx).is_pending());

@@ -1,0 +1,93 @@
+//! The adapters: `iter`'s read-ahead and `Unblock`'s reading and writing.
+
+use std::sync::Arc;
+
+use loom::future::block_on;
+use loom::thread;
+
+use crate::{finish, pool};
+
+/// 4. `iter`: a read-ahead job fills a buffer of two, gives its thread
+/// back, and the stream restarts it at half: every item arrives once, in
+/// order, with no restart lost between the job's last look and its exit.
+#[test]
+fn iter_restarts_read_ahead_without_losing_an_item() {
+    loom::model(|| {
+        use futures::StreamExt;
+        let pool = pool(1);
+        let items: Vec<u32> = block_on(pool.iter_with_capacity(2, 0..3u32).collect());
+        assert_eq!(items, [0, 1, 2]);
+        finish(&pool);
+    });
+}
+
+/// A writer whose bytes the model can read back.
+#[derive(Clone, Default)]
+struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// 5. `Unblock` writing: the async side fills the buffer and starts a job
+/// only when none is busy; a job drains and exits in one step. Every byte
+/// reaches the writer, flush waits for it, and the value comes back.
+#[test]
+fn unblock_write_flush_and_into_inner() {
+    loom::model(|| {
+        use futures::io::AsyncWriteExt;
+        let pool = pool(1);
+        let sink = Sink::default();
+        let mut out = threadbridge::Unblock::with_pool(&pool, 2, sink.clone());
+        block_on(async {
+            out.write_all(b"abc").await.unwrap();
+            out.flush().await.unwrap();
+        });
+        assert_eq!(&*sink.0.lock().unwrap(), b"abc");
+        drop(block_on(out.into_inner()));
+        finish(&pool);
+    });
+}
+
+/// 6. `Unblock` reading, dropped mid-stream: the read-ahead job stops after
+/// its current `read` and the pool is left with nothing running.
+#[test]
+fn unblock_dropped_mid_read_ends_its_job() {
+    loom::model(|| {
+        use futures::io::AsyncReadExt;
+        let pool = pool(1);
+        let mut input =
+            threadbridge::Unblock::with_pool(&pool, 2, std::io::Cursor::new(vec![7u8; 6]));
+        let mut byte = [0u8; 1];
+        block_on(input.read_exact(&mut byte)).unwrap();
+        assert_eq!(byte, [7]);
+        drop(input);
+        finish(&pool);
+    });
+}
+
+/// 7. `Unblock` writing without a flush: bytes accepted while a job is
+/// finishing must still be written. A job's last look at the buffer and
+/// its exit are one step; with a gap between them, bytes written in it
+/// would wait for a flush that may never come.
+#[test]
+fn unblock_written_bytes_reach_the_writer_without_a_flush() {
+    loom::model(|| {
+        use futures::io::AsyncWriteExt;
+        let pool = pool(1);
+        let sink = Sink::default();
+        let mut out = threadbridge::Unblock::with_pool(&pool, 2, sink.clone());
+        block_on(out.write_all(b"abc")).unwrap();
+        while sink.0.lock().unwrap().len() < 3 {
+            thread::yield_now();
+        }
+        drop(out);
+        finish(&pool);
+    });
+}
