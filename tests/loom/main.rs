@@ -10,11 +10,25 @@
 //! exit: a stranded job, a lost wake-up or a thread that never leaves shows
 //! up as a loom deadlock.
 //!
-//! - `jobs`: one job's life (state, wakers, cancel, backpressure, shutdown,
-//!   nesting);
-//! - `threads`: the workers (going idle, keep-alive, wake chaining, the cap);
-//! - `limiter`: tokens and waiters;
-//! - `adapters`: `iter` and `Unblock`.
+//! Which protocol each model covers:
+//!
+//! | protocol | models |
+//! |---|---|
+//! | job state (claim, withdraw, run once, result once) | `jobs::job_runs_once_and_result_arrives_once`, `jobs::run_dropped_at_any_stage` |
+//! | a `Run`'s waker hand-off | `jobs::latest_waker_is_woken` |
+//! | backpressure (queue space) | `jobs::backpressure_admission_completion_and_drop` |
+//! | shutdown vs. submit, last handle | `jobs::shutdown_racing_submit`, `jobs::last_handle_dropped_drains_and_exits` |
+//! | the `Shutdown` future's waiter | `faults::shutdown_polled_while_the_last_worker_exits`, `faults::shutdown_dropped_while_the_last_worker_exits` |
+//! | the cancel token | `jobs::cancel_token_vs_completion` |
+//! | nesting (a `Run` taken back inline) | `jobs::nested_run_is_taken_inline` |
+//! | idle / park, submit vs. going idle | `threads::submit_racing_worker_going_idle` |
+//! | keep-alive expiry vs. new job | `threads::keep_alive_expiry_racing_new_job` |
+//! | wake chaining, fan-out, backlog growth, spinner relay | `threads::woken_thread_wakes_the_next`, `threads::fan_out_wakes_every_parked_thread`, `threads::backlog_grows_the_pool`, `threads::spin_relay_hands_the_next_job_over` |
+//! | lowering the cap | `threads::lowered_cap_holds_for_queued_jobs` |
+//! | limiter tokens and waiters, raised limit | `limiter::limiter_tokens_are_never_lost_or_doubled`, `limiter::dropped_waiter_ahead_of_a_live_one_is_passed_over`, `limiter::raised_limit_grants_waiter` |
+//! | a waker that panics on a worker vs. submit and shutdown | `faults::a_panicking_wake_vs_submit_and_shutdown` |
+//! | `iter`'s read-ahead hand-back | `adapters::iter_restarts_read_ahead_without_losing_an_item` |
+//! | `Unblock`'s job hand-back (read, write, flush, drop) | `adapters::unblock_write_flush_and_into_inner`, `adapters::unblock_dropped_mid_read_ends_its_job`, `adapters::unblock_written_bytes_reach_the_writer_without_a_flush` |
 #![cfg(threadbridge_loom)]
 
 use std::future::Future;
@@ -28,6 +42,7 @@ use loom::sync::{Condvar, Mutex};
 use threadbridge::{Pool, Run};
 
 mod adapters;
+mod faults;
 mod jobs;
 mod limiter;
 mod threads;
