@@ -142,6 +142,13 @@ pub const DEFAULT_UNBLOCK_CAPACITY: usize = 8 * 1024;
 /// the pool; the inner value is dropped on that job's thread (where the
 /// `Unblock` is dropped, if no job had it).
 ///
+/// **Flush or close before the process exits.** Bytes a dropped writer
+/// still writes out are lost if the process exits first, as with tokio's
+/// `File`. `flush`/`close`, or end `main` with
+/// [`Pool::shutdown_timeout`] (for the global pool,
+/// `threadbridge::global().shutdown_timeout(..)`): it waits for every job
+/// already accepted, write-outs of dropped `Unblock`s included.
+///
 /// # Examples
 /// ```
 /// # futures::executor::block_on(async {

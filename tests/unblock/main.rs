@@ -13,6 +13,7 @@ mod common;
 
 mod copy;
 mod errors;
+mod exit;
 mod jobs;
 mod read_write;
 mod seek;
