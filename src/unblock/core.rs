@@ -22,6 +22,10 @@ pub(super) enum Mode {
     Write,
     Seek,
     Call,
+    /// `close` was called: the inner value is dropped (or being dropped,
+    /// while `busy`, by the close job) and every operation but `flush` and
+    /// `close` fails with [`closed`].
+    Closed,
 }
 
 pub(super) struct State<T> {
@@ -110,6 +114,15 @@ pub(super) fn take_if_idle<T>(st: &mut State<T>) -> Option<Box<T>> {
     let io = st.io.take()?;
     st.busy = true;
     Some(io)
+}
+
+/// The error for an operation after `close`.
+pub(super) fn closed() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "threadbridge: the Unblock is closed: close() dropped its inner value \
+         (to get the value back instead, flush() and into_inner())",
+    )
 }
 
 /// The error for an operation on a value lost to a panic.

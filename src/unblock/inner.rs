@@ -35,8 +35,8 @@ impl<T> Future for IntoInner<T> {
             .unblock
             .as_mut()
             .expect("IntoInner polled after it completed");
-        if ready!(unblock.poll_switch(cx, Mode::Idle)).is_err() {
-            panic!("{}", gone());
+        if let Err(err) = ready!(unblock.poll_switch(cx, Mode::Idle)) {
+            panic!("{err}");
         }
         let io = unblock.core.lock().io.take();
         self.unblock = None;
@@ -83,8 +83,8 @@ impl<T: Send + 'static, R: Send + 'static> Future for WithMut<'_, T, R> {
             this.run = None;
             return Poll::Ready(out);
         }
-        if ready!(this.unblock.poll_switch(cx, Mode::Idle)).is_err() {
-            panic!("{}", gone());
+        if let Err(err) = ready!(this.unblock.poll_switch(cx, Mode::Idle)) {
+            panic!("{err}");
         }
         let f = this.f.take().expect("WithMut polled after it completed");
         let io = {

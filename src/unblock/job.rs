@@ -1,6 +1,7 @@
 //! The jobs that take an [`Unblock`]'s value to a pool thread: a read or
-//! write loop ([`IoJob`]) or a one-off call ([`Job`]); how the async side
-//! submits them, and how it polls their [`Run`].
+//! write loop ([`IoJob`]), a one-off call ([`CallJob`]) or `close`'s drop
+//! ([`CloseJob`]); how the async side submits them, and how it polls their
+//! [`Run`].
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -17,7 +18,7 @@ use super::Unblock;
 
 /// A one-off job on the value (a seek, a `with_mut` closure): a named
 /// type, not a closure, so a pool that refuses it hands the value back.
-struct Job<T, F> {
+struct CallJob<T, F> {
     core: Arc<Core<T>>,
     io: Box<T>,
     f: F,
@@ -54,7 +55,7 @@ impl<T: Send + 'static> Work for IoJob<T> {
     }
 }
 
-impl<T, F, R> Work for Job<T, F>
+impl<T, F, R> Work for CallJob<T, F>
 where
     T: Send + 'static,
     F: FnOnce(&Core<T>, &mut T) -> R + Send + 'static,
@@ -63,7 +64,7 @@ where
     type Output = R;
 
     fn call(self, _: &CancelToken) -> R {
-        let Job { core, mut io, f } = self;
+        let CallJob { core, mut io, f } = self;
         match panic::catch_unwind(AssertUnwindSafe(|| f(&core, &mut io))) {
             Ok(out) => {
                 core.put_back(Some(io));
@@ -76,6 +77,31 @@ where
                 panic::resume_unwind(payload)
             }
         }
+    }
+}
+
+/// `close`'s job: drops the value, so that whatever it holds open (a
+/// pipe, a file, a socket) is closed on a pool thread.
+struct CloseJob<T> {
+    core: Arc<Core<T>>,
+    io: Box<T>,
+}
+
+impl<T: Send + 'static> Work for CloseJob<T> {
+    type Output = ();
+
+    fn call(self, _: &CancelToken) {
+        let CloseJob { core, io } = self;
+        adapter::hand_back(
+            io,
+            |io| {
+                drop(io.take());
+                let mut st = core.lock();
+                st.busy = false;
+                st.waker.take()
+            },
+            || core.put_back(None),
+        );
     }
 }
 
@@ -98,6 +124,7 @@ impl<T> Unblock<T> {
                 st.seek = None;
             }
             Mode::Idle | Mode::Read => {}
+            Mode::Closed => unreachable!("a closed Unblock starts no job but its close"),
         }
         Err(err)
     }
@@ -119,6 +146,25 @@ impl<T> Unblock<T> {
         Ok(())
     }
 
+    /// Starts `close`'s job, which drops the value on a pool thread; a pool
+    /// that refuses it (shut down) leaves the drop to this thread.
+    pub(super) fn start_close(&mut self, io: Box<T>)
+    where
+        T: Send + 'static,
+    {
+        let job = CloseJob {
+            core: Arc::clone(&self.core),
+            io,
+        };
+        match adapter::submit(&self.pool, job) {
+            Ok(run) => self.run = Some(run),
+            Err((job, _)) => {
+                self.core.lock().busy = false;
+                drop(job);
+            }
+        }
+    }
+
     /// Starts a one-off job on the value (a seek, a `with_mut` closure).
     pub(super) fn start_once<F, R>(&self, io: Box<T>, f: F) -> io::Result<Run<R>>
     where
@@ -126,7 +172,7 @@ impl<T> Unblock<T> {
         F: FnOnce(&Core<T>, &mut T) -> R + Send + 'static,
         R: Send + 'static,
     {
-        let job = Job {
+        let job = CallJob {
             core: Arc::clone(&self.core),
             io,
             f,

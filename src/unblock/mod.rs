@@ -105,8 +105,15 @@ pub const DEFAULT_UNBLOCK_CAPACITY: usize = 8 * 1024;
 /// * **Writing** copies into the buffer and returns; a job writes the
 ///   buffer out and gives its thread back once it is empty. A
 ///   [flush](futures_io::AsyncWrite::poll_flush) waits until every byte is
-///   written and the inner writer's own `flush` has run; `close` flushes
-///   and also stops a reader.
+///   written and the inner writer's own `flush` has run.
+/// * **Closing** ([`close`](futures_io::AsyncWrite::poll_close)) flushes,
+///   then drops the inner value on a pool thread, as futures-io's `close`
+///   means: a child's stdin, a pipe or a socket sees EOF at once, even
+///   while the `Unblock` lives on. After it, reads, writes, seeks and
+///   [`with_mut`](Unblock::with_mut) fail (an `io::Error` naming `close`)
+///   and [`into_inner`](Unblock::into_inner) panics; `flush` and `close`
+///   again succeed. To get the value back instead, `flush` and
+///   `into_inner`.
 /// * **Seeking** drops the read-ahead (and flushes writes first);
 ///   `SeekFrom::Current` counts from the position the caller has read up
 ///   to, not from where the read-ahead got.
@@ -276,7 +283,9 @@ impl<T> Unblock<T> {
     /// see it.
     ///
     /// # Panics
-    /// If the inner value was lost to a panic in an earlier operation.
+    /// If the inner value was lost to a panic in an earlier operation, or
+    /// dropped by [`close`](futures_io::AsyncWrite::poll_close) (the panic
+    /// says so): to keep the value, `flush` rather than `close`.
     ///
     /// # Examples
     /// ```
@@ -307,8 +316,8 @@ impl<T> Unblock<T> {
     ///
     /// # Panics
     /// If `f` panics (the panic resumes here), if the inner value was lost
-    /// to an earlier panic, or if the pool is shut down or cannot start a
-    /// thread.
+    /// to an earlier panic or closed, or if the pool is shut down or cannot
+    /// start a thread.
     ///
     /// # Examples
     /// ```
@@ -338,14 +347,14 @@ impl<T> Unblock<T> {
 
 impl<T> Drop for Unblock<T> {
     fn drop(&mut self) {
-        let writing = {
+        let finish = {
             let mut st = self.core.lock();
             st.stop = true;
-            st.mode == Mode::Write
+            matches!(st.mode, Mode::Write | Mode::Closed)
         };
         if let Some(run) = self.run.take() {
-            if writing {
-                // Let it write what was accepted, then end.
+            if finish {
+                // Let it write what was accepted (or close), then end.
                 run.detach();
             }
             // Otherwise dropping the Run stops a job that has not started;

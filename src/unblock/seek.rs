@@ -8,7 +8,7 @@ use futures_io::AsyncSeek;
 
 use crate::sync::register_waker;
 
-use super::core::{gone, take_if_idle, Core, Mode};
+use super::core::{closed, gone, take_if_idle, Core, Mode};
 use super::Unblock;
 
 impl<T: Seek + Send + 'static> AsyncSeek for Unblock<T> {
@@ -20,6 +20,9 @@ impl<T: Seek + Send + 'static> AsyncSeek for Unblock<T> {
         let this = self.get_mut();
         loop {
             let mut st = this.core.lock();
+            if st.mode == Mode::Closed {
+                return Poll::Ready(Err(closed()));
+            }
             if st.mode == Mode::Seek && !st.lost {
                 if st.busy {
                     register_waker(&mut st.waker, cx.waker());

@@ -5,7 +5,7 @@ use std::task::{Context, Poll};
 
 use crate::sync::register_waker;
 
-use super::core::{take_if_idle, Mode};
+use super::core::{closed, take_if_idle, Mode};
 use super::Unblock;
 
 impl<T> Unblock<T> {
@@ -13,7 +13,7 @@ impl<T> Unblock<T> {
     /// mode first. Returns how many bytes of read-ahead it dropped (all in
     /// this one call, so a seek can account for them). A write error met
     /// on the way stays in `error` for the caller to report; `Err` only if
-    /// the value is lost.
+    /// the value is lost or closed.
     pub(super) fn poll_switch(
         &mut self,
         cx: &mut Context<'_>,
@@ -71,6 +71,7 @@ impl<T> Unblock<T> {
                     self.poll_inline(cx);
                     return Poll::Pending;
                 }
+                Mode::Closed => return Poll::Ready(Err(closed())),
                 Mode::Seek | Mode::Call => {
                     if st.busy {
                         register_waker(&mut st.waker, cx.waker());

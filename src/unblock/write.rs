@@ -112,7 +112,7 @@ impl<T: Write + Send + 'static> AsyncWrite for Unblock<T> {
             Mode::Write => {}
             // A write error carried over a switch is reported here too.
             Mode::Idle => return Poll::Ready(st.error.take().map_or(Ok(()), Err)),
-            Mode::Read | Mode::Seek | Mode::Call => return Poll::Ready(Ok(())),
+            Mode::Read | Mode::Seek | Mode::Call | Mode::Closed => return Poll::Ready(Ok(())),
         }
         if let Some(err) = st.error.take() {
             return Poll::Ready(Err(err));
@@ -131,9 +131,36 @@ impl<T: Write + Send + 'static> AsyncWrite for Unblock<T> {
         Poll::Pending
     }
 
+    /// Flushes, then closes: the inner value is dropped on a pool thread
+    /// (a child's stdin, a pipe, a socket sees EOF now, not when the
+    /// `Unblock` is dropped). A flush error is reported, and the value is
+    /// closed all the same.
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        ready!(this.poll_switch(cx, Mode::Idle))?;
-        Poll::Ready(this.core.lock().error.take().map_or(Ok(()), Err))
+        loop {
+            let mut st = this.core.lock();
+            if st.mode == Mode::Closed {
+                if st.lost {
+                    drop(st);
+                    return this.poll_lost(cx).map(Err);
+                }
+                if st.busy {
+                    register_waker(&mut st.waker, cx.waker());
+                    drop(st);
+                    this.poll_inline(cx);
+                    return Poll::Pending;
+                }
+                return Poll::Ready(st.error.take().map_or(Ok(()), Err));
+            }
+            drop(st);
+            ready!(this.poll_switch(cx, Mode::Idle))?;
+            let mut st = this.core.lock();
+            let io = take_if_idle(&mut st);
+            st.mode = Mode::Closed;
+            drop(st);
+            if let Some(io) = io {
+                this.start_close(io);
+            }
+        }
     }
 }

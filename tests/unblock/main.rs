@@ -11,6 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod close;
 mod copy;
 mod errors;
 mod exit;
@@ -126,8 +127,8 @@ fn private<T>(capacity: usize, io: T) -> Unblock<T> {
     Unblock::with_pool(&pool(2), capacity, io)
 }
 
-/// Reads everything from `src` into `dst` with `futures::io::copy`, closes
-/// `dst` and returns the inner writer.
+/// Reads everything from `src` into `dst` with `futures::io::copy`,
+/// flushes `dst` and returns the inner writer (`close` would drop it).
 async fn copy_through<R, W>(src: R, dst: Unblock<W>) -> (u64, W)
 where
     R: futures::io::AsyncRead + Unpin,
@@ -135,6 +136,6 @@ where
 {
     let mut dst = dst;
     let n = futures::io::copy(src, &mut dst).await.expect("copy");
-    dst.close().await.expect("close");
+    dst.flush().await.expect("flush");
     (n, dst.into_inner().await)
 }
