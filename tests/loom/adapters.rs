@@ -91,3 +91,47 @@ fn unblock_written_bytes_reach_the_writer_without_a_flush() {
         finish(&pool);
     });
 }
+
+/// A writer that counts its drops.
+struct CountedSink(Sink, Arc<loom::sync::atomic::AtomicUsize>);
+
+impl std::io::Write for CountedSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for CountedSink {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, loom::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// `Unblock`'s close: the write-out, then the close job that drops the
+/// value on a pool thread and wakes `close`. Every byte arrives, the
+/// value is dropped exactly once and before `close` returns, and the
+/// `Unblock` outliving its close drops nothing more.
+#[test]
+fn unblock_close_drops_the_value_once_and_wakes() {
+    loom::model(|| {
+        use futures::io::AsyncWriteExt;
+        use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        let pool = pool(1);
+        let sink = Sink::default();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let writer = CountedSink(sink.clone(), drops.clone());
+        let mut out = threadbridge::Unblock::with_pool(&pool, 2, writer);
+        block_on(async {
+            out.write_all(b"abc").await.unwrap();
+            out.close().await.unwrap();
+        });
+        assert_eq!(drops.load(SeqCst), 1, "closed: the value is dropped");
+        assert_eq!(&*sink.0.lock().unwrap(), b"abc");
+        drop(out);
+        finish(&pool);
+        assert_eq!(drops.load(SeqCst), 1, "dropped once");
+    });
+}

@@ -29,6 +29,7 @@
 //! | a waker that panics on a worker vs. submit and shutdown | `faults::a_panicking_wake_vs_submit_and_shutdown` |
 //! | `iter`'s read-ahead hand-back | `adapters::iter_restarts_read_ahead_without_losing_an_item` |
 //! | `Unblock`'s job hand-back (read, write, flush, drop) | `adapters::unblock_write_flush_and_into_inner`, `adapters::unblock_dropped_mid_read_ends_its_job`, `adapters::unblock_written_bytes_reach_the_writer_without_a_flush` |
+//! | `Unblock`'s close job | `adapters::unblock_close_drops_the_value_once_and_wakes` |
 #![cfg(threadbridge_loom)]
 
 use std::future::Future;
