@@ -53,6 +53,10 @@ impl Default for Builder {
     }
 }
 
+// Settings only: the hooks it holds are called by a pool, never by it.
+impl std::panic::UnwindSafe for Builder {}
+impl std::panic::RefUnwindSafe for Builder {}
+
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Builder")

@@ -24,6 +24,10 @@ enum Repr {
     GlobalExists,
 }
 
+// Immutable once made (an `io::Error` inside is only read).
+impl std::panic::UnwindSafe for Error {}
+impl std::panic::RefUnwindSafe for Error {}
+
 impl Error {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self {
@@ -175,6 +179,11 @@ impl<F> TryRunError<F> {
         matches!(self, Self::Spawn(..))
     }
 }
+
+// As unwind safe as the closure it hands back (an `io::Error` inside is
+// only read).
+impl<F: std::panic::UnwindSafe> std::panic::UnwindSafe for TryRunError<F> {}
+impl<F: std::panic::RefUnwindSafe> std::panic::RefUnwindSafe for TryRunError<F> {}
 
 impl<F> fmt::Debug for TryRunError<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

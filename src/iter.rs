@@ -380,6 +380,11 @@ impl<T> Drop for Iter<T> {
     }
 }
 
+// The iterator lives behind the stream's lock and a panic of its `next`
+// ends the stream (see `fault.rs`): unwind safe like the other handles.
+impl<T> std::panic::UnwindSafe for Iter<T> {}
+impl<T> std::panic::RefUnwindSafe for Iter<T> {}
+
 impl<T> fmt::Debug for Iter<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.core.lock();

@@ -218,6 +218,13 @@ impl Limiter {
     }
 }
 
+// A panic cannot leave a handle half-updated: what it points to changes
+// only under the pool's locks, in steps that run no user code (see
+// `fault.rs`). So, like tokio's `JoinHandle`, it is unwind safe, and
+// `run(f).catch_unwind()` compiles.
+impl std::panic::UnwindSafe for Limiter {}
+impl std::panic::RefUnwindSafe for Limiter {}
+
 impl fmt::Debug for Limiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Limiter")

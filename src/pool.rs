@@ -238,6 +238,13 @@ impl Pool {
     }
 }
 
+// A panic cannot leave a handle half-updated: what it points to changes
+// only under the pool's locks, in steps that run no user code (see
+// `fault.rs`). So, like tokio's `JoinHandle`, it is unwind safe, and
+// `run(f).catch_unwind()` compiles.
+impl std::panic::UnwindSafe for Pool {}
+impl std::panic::RefUnwindSafe for Pool {}
+
 impl Clone for Pool {
     fn clone(&self) -> Self {
         // ORDERING: a handle count; closing synchronizes through the lock.

@@ -88,6 +88,13 @@ impl<T> Drop for Run<T> {
     }
 }
 
+// A panic cannot leave a handle half-updated: what it points to changes
+// only under the pool's locks, in steps that run no user code (see
+// `fault.rs`). So, like tokio's `JoinHandle`, it is unwind safe, and
+// `run(f).catch_unwind()` compiles.
+impl<T> std::panic::UnwindSafe for Run<T> {}
+impl<T> std::panic::RefUnwindSafe for Run<T> {}
+
 impl<T> fmt::Debug for Run<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Run")

@@ -61,6 +61,13 @@ impl Drop for Shutdown {
     }
 }
 
+// A panic cannot leave a handle half-updated: what it points to changes
+// only under the pool's locks, in steps that run no user code (see
+// `fault.rs`). So, like tokio's `JoinHandle`, it is unwind safe, and
+// `run(f).catch_unwind()` compiles.
+impl std::panic::UnwindSafe for Shutdown {}
+impl std::panic::RefUnwindSafe for Shutdown {}
+
 impl fmt::Debug for Shutdown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shutdown").finish_non_exhaustive()

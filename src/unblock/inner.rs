@@ -44,6 +44,9 @@ impl<T> Future for IntoInner<T> {
     }
 }
 
+impl<T> std::panic::UnwindSafe for IntoInner<T> {}
+impl<T> std::panic::RefUnwindSafe for IntoInner<T> {}
+
 impl<T> fmt::Debug for IntoInner<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IntoInner")
@@ -119,6 +122,8 @@ impl<T, R> Drop for WithMut<'_, T, R> {
         }
     }
 }
+
+impl<T, R> std::panic::UnwindSafe for WithMut<'_, T, R> {}
 
 impl<T, R> fmt::Debug for WithMut<'_, T, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -363,6 +363,11 @@ impl<T> Drop for Unblock<T> {
     }
 }
 
+// The inner value lives behind the core's lock, and a panic of its
+// methods marks it lost (see `fault.rs`): unwind safe like the handles.
+impl<T> std::panic::UnwindSafe for Unblock<T> {}
+impl<T> std::panic::RefUnwindSafe for Unblock<T> {}
+
 impl<T> fmt::Debug for Unblock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let st = self.core.lock();
