@@ -10,10 +10,15 @@ use crate::sync::{Mutex, MutexGuard};
 
 /// What the async side and the jobs share.
 pub(super) struct Core<T> {
-    /// The buffer's capacity, in bytes.
-    pub(super) cap: usize,
+    /// The most bytes the buffer may grow to: the `Unblock`'s capacity.
+    pub(super) max: usize,
     state: Mutex<State<T>>,
 }
+
+/// The size a buffer starts at (or its `max`, if smaller), and shrinks
+/// back to when a transfer ends: a small file or a chatty pipe never holds
+/// more than this.
+pub(super) const START: usize = 8 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Mode {
@@ -29,6 +34,11 @@ pub(super) enum Mode {
 }
 
 pub(super) struct State<T> {
+    /// The buffer's size now: from [`START`], doubled while a transfer
+    /// keeps filling it (a read that fills all the room it asked for, a
+    /// write into a full buffer), up to `max`; back to [`START`] when the
+    /// transfer ends (end of file, a flush, a switch of mode).
+    pub(super) cap: usize,
     pub(super) mode: Mode,
     /// A job was submitted and has not put the value back yet: only it
     /// touches `io`.
@@ -58,12 +68,25 @@ pub(super) struct State<T> {
     pub(super) waker: Option<Waker>,
 }
 
+impl<T> State<T> {
+    /// The free space a reader waits for before it reads again.
+    pub(super) fn half(&self) -> usize {
+        self.cap / 2 + self.cap % 2
+    }
+
+    /// Free space in the buffer.
+    pub(super) fn room(&self) -> usize {
+        self.cap.saturating_sub(self.bytes.len())
+    }
+}
+
 impl<T> Core<T> {
-    /// A core holding `io`, idle, with a buffer of `cap` bytes.
-    pub(super) fn new(cap: usize, io: T) -> Self {
+    /// A core holding `io`, idle, with a buffer of up to `max` bytes.
+    pub(super) fn new(max: usize, io: T) -> Self {
         Self {
-            cap,
+            max,
             state: Mutex::new(State {
+                cap: max.min(START),
                 mode: Mode::Idle,
                 busy: false,
                 io: Some(Box::new(io)),
@@ -86,9 +109,24 @@ impl<T> Core<T> {
         self.state.lock()
     }
 
-    /// The free space a reader waits for before it reads again.
-    pub(super) fn half(&self) -> usize {
-        self.cap / 2 + self.cap % 2
+    /// Doubles the buffer, up to `max`: the transfer keeps filling it.
+    pub(super) fn grow(&self, st: &mut State<T>) {
+        st.cap = st.cap.saturating_mul(2).min(self.max);
+    }
+
+    /// The transfer ended: the buffer goes back to its starting size, and
+    /// the memory a grown one held is given back.
+    pub(super) fn shrink(&self, st: &mut State<T>) {
+        st.cap = self.max.min(START);
+        if st.chunk.capacity() > st.cap {
+            st.chunk = Vec::new();
+        }
+        if st.batch.capacity() > st.cap {
+            st.batch = VecDeque::new();
+        }
+        if st.bytes.is_empty() && st.bytes.capacity() > st.cap {
+            st.bytes = VecDeque::new();
+        }
     }
 
     /// A job is done with the value: puts it back (`None`: it was lost to
@@ -131,4 +169,42 @@ pub(super) fn gone() -> io::Error {
         io::ErrorKind::Other,
         "threadbridge: the Unblock's inner value is gone: an earlier operation on it panicked",
     )
+}
+
+#[cfg(all(test, not(any(miri, threadbridge_loom))))]
+mod tests {
+    use super::{Core, State, START};
+    use std::collections::VecDeque;
+
+    fn held<T>(st: &State<T>) -> usize {
+        st.bytes.capacity() + st.chunk.capacity() + st.batch.capacity()
+    }
+
+    #[test]
+    fn a_buffer_grows_to_its_max_and_shrinks_back_to_its_start() {
+        let core = Core::new(1 << 20, ());
+        let mut st = core.lock();
+        assert_eq!(st.cap, START);
+        for _ in 0..20 {
+            core.grow(&mut st);
+        }
+        assert_eq!(st.cap, 1 << 20, "never past max");
+        st.chunk = vec![0; 1 << 20];
+        st.batch = VecDeque::with_capacity(1 << 20);
+        core.shrink(&mut st);
+        assert_eq!(st.cap, START);
+        assert!(
+            held(&st) <= 64 * 1024,
+            "a finished transfer gives its memory back"
+        );
+    }
+
+    #[test]
+    fn a_small_max_is_where_the_buffer_starts() {
+        let core = Core::new(16, ());
+        let mut st = core.lock();
+        assert_eq!(st.cap, 16);
+        core.grow(&mut st);
+        assert_eq!(st.cap, 16);
+    }
 }

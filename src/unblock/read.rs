@@ -18,15 +18,23 @@ use super::Unblock;
 /// A read job: reads ahead while half the buffer is free. Returns with
 /// the lock held, so that its last look and its exit are one step.
 fn read_job<'a, T: Read>(core: &'a Core<T>, io: &mut T) -> MutexGuard<'a, State<T>> {
-    let half = core.half();
     let mut st = core.lock();
     let mut chunk = mem::take(&mut st.chunk);
-    chunk.resize(core.cap, 0);
-    while !st.stop && !st.eof && st.error.is_none() && core.cap - st.bytes.len() >= half {
-        let room = core.cap - st.bytes.len();
+    while !st.stop && !st.eof && st.error.is_none() && st.room() >= st.half() {
+        let room = st.room();
+        if chunk.len() < room {
+            chunk.resize(room, 0);
+        }
         match unlocked(&mut st, || io.read(&mut chunk[..room])) {
             Ok(0) => st.eof = true,
-            Ok(n) => st.bytes.extend(&chunk[..n.min(room)]),
+            Ok(n) => {
+                st.bytes.extend(&chunk[..n.min(room)]);
+                if n >= room {
+                    // The reader gives all it is asked for (a file): a
+                    // bigger buffer means fewer hand-offs.
+                    core.grow(&mut st);
+                }
+            }
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => st.error = Some(err),
         }
@@ -35,6 +43,9 @@ fn read_job<'a, T: Read>(core: &'a Core<T>, io: &mut T) -> MutexGuard<'a, State<
         }
     }
     st.chunk = chunk;
+    if st.eof {
+        core.shrink(&mut st);
+    }
     st
 }
 
@@ -65,14 +76,12 @@ impl<T: Read + Send + 'static> AsyncRead for Unblock<T> {
             if st.eof {
                 // Reported once; the next read tries again, as std's do.
                 st.eof = false;
+                this.core.shrink(&mut st);
                 return Poll::Ready(Ok(0));
             }
             register_waker(&mut st.waker, cx.waker());
         }
-        let io = if !st.eof
-            && st.error.is_none()
-            && this.core.cap - st.bytes.len() >= this.core.half()
-        {
+        let io = if !st.eof && st.error.is_none() && st.room() >= st.half() {
             take_if_idle(&mut st)
         } else {
             None

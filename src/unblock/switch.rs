@@ -41,6 +41,7 @@ impl<T> Unblock<T> {
                     }
                     ahead = st.bytes.len();
                     st.bytes.clear();
+                    self.core.shrink(&mut st);
                     st.stop = false;
                     st.eof = false;
                     // An error of the read-ahead, about bytes nobody asked for.

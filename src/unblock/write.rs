@@ -2,6 +2,7 @@
 //! buffer and returns; a job writes the buffer out, and ends only once it
 //! is empty.
 
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::mem;
 use std::pin::Pin;
@@ -46,6 +47,11 @@ fn write_job<'a, T: Write>(core: &'a Core<T>, io: &mut T) -> MutexGuard<'a, Stat
             let result = unlocked(&mut st, || io.flush());
             st.flush = false;
             st.dirty = false;
+            // A flush ends a transfer.
+            core.shrink(&mut st);
+            if batch.capacity() > st.cap {
+                batch = VecDeque::new();
+            }
             if let Err(err) = result {
                 st.error = Some(err);
             }
@@ -83,7 +89,12 @@ impl<T: Write + Send + 'static> AsyncWrite for Unblock<T> {
         if let Some(err) = st.error.take() {
             return Poll::Ready(Err(err));
         }
-        let room = this.core.cap - st.bytes.len();
+        if st.room() == 0 {
+            // The writer cannot keep up with the writes: a bigger buffer
+            // takes them in larger batches (up to `max`).
+            this.core.grow(&mut st);
+        }
+        let room = st.room();
         if room == 0 {
             // Full, so a job is on it (no job ⇒ empty).
             register_waker(&mut st.waker, cx.waker());
