@@ -94,7 +94,10 @@ impl std::error::Error for Error {
 /// ```
 pub enum TryRunError<F> {
     /// The queue is at its [`queue_capacity`](crate::Builder::queue_capacity)
-    /// and every thread is busy (or, on a limiter, every token is taken).
+    /// and every thread is busy, or, from
+    /// [`Limiter::try_run`](crate::Limiter::try_run), every one of the
+    /// limiter's tokens is taken. [`Pool::stats`](crate::Pool::stats) and
+    /// [`Limiter::stats`](crate::Limiter::stats) say which, and the bound.
     Full(F),
     /// The pool is shut down.
     Closed(F),
@@ -198,7 +201,10 @@ impl<F> fmt::Debug for TryRunError<F> {
 impl<F> fmt::Display for TryRunError<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Full(_) => f.write_str("the pool is full"),
+            Self::Full(_) => f.write_str(
+                "full: every thread and queue slot of the pool, or every token of the \
+                 limiter, is taken, and try_run does not wait (stats() says which)",
+            ),
             Self::Closed(_) => f.write_str("the pool is shut down"),
             Self::Spawn(_, err) => write!(f, "could not start a worker thread: {err}"),
         }

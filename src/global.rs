@@ -1,6 +1,8 @@
 //! The global pool behind [`run`](crate::run): built lazily, sized by
 //! [`MAX_THREADS_ENV`], or installed by [`Builder::build_global`].
 
+use std::num::IntErrorKind;
+
 use crate::builder::Builder;
 use crate::error::Error;
 use crate::pool::Pool;
@@ -67,8 +69,15 @@ fn max_threads_from_env() -> Result<Option<usize>, Error> {
     };
     let text = raw.to_string_lossy();
     match text.trim().parse::<usize>() {
-        Ok(n) if n > 0 => Ok(Some(n)),
-        _ => Err(Error::invalid(format!(
+        Ok(0) => Err(Error::invalid(format!(
+            "{MAX_THREADS_ENV} must be at least 1, got {text:?}"
+        ))),
+        Ok(n) => Ok(Some(n)),
+        Err(err) if *err.kind() == IntErrorKind::PosOverflow => Err(Error::invalid(format!(
+            "{MAX_THREADS_ENV} must be at most usize::MAX ({}), got {text:?}",
+            usize::MAX
+        ))),
+        Err(_) => Err(Error::invalid(format!(
             "{MAX_THREADS_ENV} must be a positive integer, got {text:?}"
         ))),
     }

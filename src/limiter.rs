@@ -109,7 +109,8 @@ impl Limiter {
     }
 
     /// Like [`run`](Limiter::run), but refuses instead of waiting: `Full` if
-    /// no token is free (or the pool is full), `Closed` after shutdown.
+    /// no token is free (or the pool's queue is full), `Closed` after
+    /// shutdown.
     ///
     /// # Errors
     /// See [`TryRunError`]; the closure comes back in every case.

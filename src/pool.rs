@@ -146,8 +146,15 @@ impl Pool {
     /// Changes the cap on threads. Raising it starts threads for queued jobs
     /// at once; lowering it lets surplus threads finish their job and exit.
     ///
+    /// Threads are started as the pool's threads always are: if the OS
+    /// refuses one, the cap is still raised and the pool keeps serving with
+    /// the threads it has (a later submit tries again), so this returns
+    /// `Ok`; a pool left with no thread at all refuses its queued jobs, as
+    /// [`try_run`](Pool::try_run)'s [`TryRunError::Spawn`] describes.
+    ///
     /// # Errors
-    /// `n` of 0, or below the pool's `min_threads`.
+    /// `n` of 0, or below the pool's `min_threads` (the message names the
+    /// bound).
     ///
     /// # Examples
     /// ```

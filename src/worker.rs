@@ -65,11 +65,22 @@ pub(crate) fn spawn(shared: Arc<Shared>, index: usize) -> io::Result<()> {
     let name = panic::catch_unwind(AssertUnwindSafe(|| (config.thread_name)(index)))
         .unwrap_or_else(|_| format!("threadbridge-{index}"))
         .replace('\0', "");
+    let stack_size = config.stack_size;
     let mut builder = thread::Builder::new().name(name);
-    if let Some(size) = config.stack_size {
+    if let Some(size) = stack_size {
         builder = builder.stack_size(size);
     }
-    builder.spawn(move || main(shared)).map(drop)
+    builder
+        .spawn(move || main(shared))
+        .map(drop)
+        .map_err(|err| match stack_size {
+            // Name the setting the OS may have refused.
+            Some(size) => io::Error::new(
+                err.kind(),
+                format!("stack_size {size} was refused by the OS: {err}"),
+            ),
+            None => err,
+        })
 }
 
 fn main(shared: Arc<Shared>) {

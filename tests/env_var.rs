@@ -123,7 +123,9 @@ fn run_child(role: &str, value: Option<&str>, expect_cap: Option<usize>) -> Chil
     }
 }
 
-fn assert_child_rejects(role: &str, value: &str) {
+/// Checks that the child refused `value` with an error naming the
+/// variable and the value; returns what it printed.
+fn assert_child_rejects(role: &str, value: &str) -> String {
     let child = run_child(role, Some(value), None);
     assert!(
         !child.success && !child.output.contains(CHILD_OK),
@@ -140,6 +142,7 @@ fn assert_child_rejects(role: &str, value: &str) {
         "the error for {VAR}={value:?} does not show the bad value:\n{}",
         child.output
     );
+    child.output
 }
 
 fn assert_child_accepts(role: &str, value: Option<&str>, cap: usize) {
@@ -161,6 +164,15 @@ fn a_non_numeric_value_is_an_error_naming_the_variable() {
 #[cfg_attr(miri, ignore = "spawns a child process, which Miri cannot")]
 fn zero_is_an_error_naming_the_variable() {
     assert_child_rejects("run", "0");
+}
+
+#[test]
+#[cfg_attr(miri, ignore = "spawns a child process, which Miri cannot")]
+fn a_value_past_usize_max_is_an_error_naming_the_bound() {
+    let output = assert_child_rejects("run", "99999999999999999999");
+    assert!(output.contains("at most usize::MAX"), "{output}");
+    let output = assert_child_rejects("run", "0");
+    assert!(output.contains("at least 1"), "{output}");
 }
 
 #[test]

@@ -56,6 +56,11 @@ fn try_run_gives_spawn_error_with_the_closure_when_no_thread_can_start() {
             Err(TryRunError::Spawn(f, err)) => {
                 assert_eq!(f(), 17, "the closure must come back intact");
                 assert_eq!(err.kind(), os_error().kind(), "{err}");
+                let text = err.to_string();
+                assert!(
+                    text.contains(&format!("stack_size {ABSURD_STACK}")),
+                    "{text}"
+                );
             }
             Err(other) => panic!("expected Spawn, got {other:?}"),
             Ok(_) => panic!("try_run accepted a job with no thread able to start"),
@@ -205,4 +210,22 @@ fn a_panicking_on_panic_hook_does_not_kill_the_pool() {
         assert_eq!(stats.panicked, 4, "{stats:?}");
         assert_eq!(stats.threads, 1, "{stats:?}");
     });
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "Miri starts a thread whatever its stack_size, so no thread start can fail"
+)]
+fn a_refused_stack_size_at_build_names_the_setting() {
+    let err = Pool::builder()
+        .min_threads(1)
+        .stack_size(ABSURD_STACK)
+        .build()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("stack_size {ABSURD_STACK} was refused")),
+        "{text}"
+    );
 }

@@ -266,3 +266,22 @@ fn limiter_under_every_executor() {
         assert_eq!((s.running, s.waiting), (0, 0), "{s:?}");
     });
 }
+
+#[test]
+fn a_full_limiter_says_what_is_full() {
+    with_pool(4, |pool| {
+        let limiter = pool.limiter(1);
+        let gate = Gate::new();
+        let g = gate.clone();
+        let held = limiter.run(move || g.wait());
+        wait_until("the limiter's one token is taken", || {
+            limiter.stats().running == 1
+        });
+        let err = limiter.try_run(|| ()).unwrap_err();
+        assert!(err.is_full());
+        let text = err.to_string();
+        assert!(text.contains("token of the limiter"), "{text}");
+        gate.open();
+        block_on(held);
+    });
+}
