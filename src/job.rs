@@ -28,9 +28,10 @@ use std::thread;
 use crate::cancel::CancelToken;
 use crate::fault::{self, discard, drop_quietly};
 use crate::idle::IdleWorker;
+use crate::observe::timing::{self, Ran};
 use crate::queue::{After, Job, Loc, Task, Tokens};
 use crate::shared::Shared;
-use crate::sync::{store_waker, Arc, AtomicBool, AtomicU8, Mutex, Ordering, Store};
+use crate::sync::{store_waker, Arc, AtomicBool, AtomicU32, AtomicU8, Mutex, Ordering, Store};
 use crate::trace::Origin;
 use crate::worker;
 
@@ -149,6 +150,13 @@ pub(crate) struct JobCell<W: Work> {
     // for every job.
     abandoned: AtomicBool,
     wants_inline: AtomicBool,
+    // ORDERING: written under the pool lock when a limiter grants the job
+    // its token, read by the thread that claimed it (under that lock too).
+    /// The time spent waiting for a limiter's token, in ns, as `f32` bits
+    /// (32 bits fit the cell's padding; `f32` keeps 24 bits of precision).
+    token_wait: AtomicU32,
+    /// When the job was accepted (`timing::now_ns`).
+    accepted: u64,
     limiter: Option<Arc<Tokens>>,
     shared: Arc<Shared>,
 }
@@ -165,6 +173,8 @@ impl<W: Work> JobCell<W> {
             loc: AtomicU8::new(Loc::Nowhere as u8),
             abandoned: AtomicBool::new(false),
             wants_inline: AtomicBool::new(false),
+            token_wait: AtomicU32::new(0),
+            accepted: timing::now_ns(),
             limiter,
             shared,
         }
@@ -251,6 +261,11 @@ impl<W: Work> Job for JobCell<W> {
         self.loc.store(loc as u8, Ordering::Relaxed);
     }
 
+    fn granted(&self, now: u64) {
+        let waited = now.saturating_sub(self.accepted) as f32;
+        self.token_wait.store(waited.to_bits(), Ordering::Relaxed);
+    }
+
     fn inline_waker(&self) -> Option<Waker> {
         // Set under the pool lock, which the caller holds: most granted
         // jobs are not nested, and their slot need not be locked.
@@ -271,11 +286,17 @@ impl<W: Work> Job for JobCell<W> {
                 _ => unreachable!("only a claimed job is executed"),
             }
         };
+        let start = timing::now_ns();
         let outcome =
             origin.scope(|| panic::catch_unwind(AssertUnwindSafe(|| f.call(&self.token))));
+        let ran = Ran {
+            queue_wait: start.saturating_sub(self.accepted),
+            token_wait: f32::from_bits(self.token_wait.load(Ordering::Relaxed)) as u64,
+            run_time: timing::now_ns().saturating_sub(start),
+        };
         // Counters first: a job is counted before its Run becomes ready.
         let limiter = self.limiter.as_ref();
-        let after = worker::finish(&self.shared, outcome.is_err(), limiter, worker);
+        let after = worker::finish(&self.shared, outcome.is_err(), limiter, worker, &ran);
         let mut slot = self.slot.lock();
         if self.abandoned.load(Ordering::Relaxed) {
             slot.stage = Stage::Gone;
@@ -400,11 +421,12 @@ mod tests {
     }
 
     /// A job's one allocation is the cell plus `Arc`'s two counts. For a
-    /// closure of 16 bytes (a `Duration`) that is 88 bytes, which glibc
-    /// serves from its 96-byte class; one word more costs 112.
+    /// closure of 16 bytes (a `Duration`) that is 96 bytes, glibc's 96-byte
+    /// class, with the job's `accepted` stamp and token wait inside; one
+    /// word more costs 112.
     #[test]
     fn a_job_cell_fits_a_96_byte_allocation() {
         let nap = std::time::Duration::from_millis(1);
-        assert_eq!(cell_size(&move || std::thread::sleep(nap)), 72);
+        assert_eq!(cell_size(&move || std::thread::sleep(nap)), 80);
     }
 }

@@ -11,6 +11,7 @@ use std::io;
 use std::task::Waker;
 
 use crate::idle::IdleWorker;
+use crate::observe::timing::{self, Ran, Timing};
 use crate::stats::LimiterStats;
 use crate::sync::{Arc, Mutex};
 
@@ -34,6 +35,9 @@ pub(crate) trait Job: Send + Sync {
     /// [`is_pending`](Job::is_pending) does.
     fn loc(&self) -> Loc;
     fn set_loc(&self, loc: Loc);
+    /// Under the pool lock: a limiter granted the job its token at `now`
+    /// (`timing::now_ns`), after it waited since it was accepted.
+    fn granted(&self, now: u64);
     /// A nested `Run` waiting on its limiter is woken when granted, so it
     /// can take its job back inline: the waker to wake, if so.
     fn inline_waker(&self) -> Option<Waker>;
@@ -96,6 +100,9 @@ pub(crate) struct Tokens {
 }
 
 struct TokenState {
+    /// How long started jobs waited for a token, and ran.
+    token_wait: Timing,
+    run_time: Timing,
     limit: usize,
     /// Tokens held.
     running: usize,
@@ -118,6 +125,8 @@ impl Tokens {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
             state: Mutex::new(TokenState {
+                token_wait: Timing::default(),
+                run_time: Timing::default(),
                 limit,
                 running: 0,
                 waiting: 0,
@@ -144,11 +153,16 @@ impl Tokens {
         }
     }
 
-    /// Returns one token; if that frees one for the oldest live waiter,
-    /// hands it over and returns the waiter.
-    pub(crate) fn release_and_grant(&self) -> Option<Task> {
+    /// Returns one token (of a job that ran, if `ran`, whose figures are
+    /// recorded); if that frees one for the oldest live waiter, hands it
+    /// over and returns the waiter.
+    pub(crate) fn release_and_grant(&self, ran: Option<&Ran>) -> Option<Task> {
         let mut st = self.state.lock();
         st.running -= 1;
+        if let Some(ran) = ran {
+            st.token_wait.record(ran.token_wait);
+            st.run_time.record(ran.run_time);
+        }
         st.grant_one()
     }
 
@@ -178,6 +192,8 @@ impl Tokens {
             limit: st.limit,
             running: st.running,
             waiting: st.waiting,
+            token_wait: st.token_wait,
+            run_time: st.run_time,
         }
     }
 }
@@ -194,6 +210,7 @@ impl TokenState {
             if job.loc() == Loc::Limiter {
                 self.waiting -= 1;
                 self.running += 1;
+                job.granted(timing::now_ns());
                 return Some(job);
             }
         }

@@ -153,6 +153,8 @@ impl Shared {
             panicked: st.panicked,
             cancelled: st.cancelled,
             rejected: st.rejected,
+            queue_wait: st.queue_wait,
+            run_time: st.run_time,
         }
     }
 }

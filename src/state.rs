@@ -39,6 +39,7 @@ use std::io;
 use std::task::Waker;
 
 use crate::idle::{warmer, IdleWorker, NONE, WAKE, WORK};
+use crate::observe::timing::{Ran, Timing};
 use crate::queue::{compact, Loc, Task, Tokens};
 use crate::sync::{Arc, Ordering, WakerSet};
 
@@ -82,6 +83,9 @@ pub(crate) struct State {
     pub(crate) notify: Vec<Arc<IdleWorker>>,
     /// The `Shutdown` futures waiting for every thread to exit.
     pub(crate) shutdown: WakerSet,
+    /// How long started jobs waited, and ran.
+    pub(crate) queue_wait: Timing,
+    pub(crate) run_time: Timing,
     pub(crate) completed: u64,
     pub(crate) panicked: u64,
     pub(crate) cancelled: u64,
@@ -109,6 +113,8 @@ impl State {
             deferred: Vec::new(),
             notify: Vec::new(),
             shutdown: WakerSet::default(),
+            queue_wait: Timing::default(),
+            run_time: Timing::default(),
             completed: 0,
             panicked: 0,
             cancelled: 0,
@@ -315,7 +321,7 @@ impl State {
                 self.queue_live -= 1;
                 self.compact_queue();
                 if let Some(limiter) = limiter {
-                    self.release_token(limiter, true);
+                    self.release_token(limiter, true, None);
                 }
             }
             Loc::Limiter => {
@@ -332,8 +338,8 @@ impl State {
 
     /// Returns a limiter token; if that frees one for the oldest live
     /// waiter, grants it and queues the waiter for a thread.
-    pub(crate) fn release_token(&mut self, limiter: &Tokens, dispatch: bool) {
-        if let Some(job) = limiter.release_and_grant() {
+    pub(crate) fn release_token(&mut self, limiter: &Tokens, dispatch: bool, ran: Option<&Ran>) {
+        if let Some(job) = limiter.release_and_grant(ran) {
             self.deferred.extend(job.inline_waker());
             self.enqueue(job, dispatch);
         }
@@ -377,7 +383,7 @@ impl State {
                 self.queue_live -= 1;
                 self.rejected += 1;
                 if let Some(limiter) = job.limiter() {
-                    self.release_token(limiter, false);
+                    self.release_token(limiter, false, None);
                 }
             }
         }

@@ -1,5 +1,7 @@
 //! Snapshots of what a pool and a limiter are doing.
 
+use crate::Timing;
+
 /// A snapshot of a pool, from [`Pool::stats`](crate::Pool::stats).
 ///
 /// Gauges (`usize`) say what is true now; totals (`u64`) count since the
@@ -51,6 +53,12 @@ pub struct Stats {
     pub cancelled: u64,
     /// Jobs refused: `try_run` on a full pool, or no thread could be started.
     pub rejected: u64,
+    /// From the moment `run`/`try_run` accepted a job to the moment its
+    /// closure started, limiter and queue-space waits included: the wait a
+    /// request feels. One entry per started job.
+    pub queue_wait: Timing,
+    /// How long closures ran. One entry per started job.
+    pub run_time: Timing,
 }
 
 /// A snapshot of a [`Limiter`](crate::Limiter), from
@@ -73,4 +81,10 @@ pub struct LimiterStats {
     pub running: usize,
     /// Jobs waiting for a token.
     pub waiting: usize,
+    /// The part of a job's wait spent waiting for one of the limiter's
+    /// tokens (0 for a job that got one at once). One entry per started job
+    /// of the limiter.
+    pub token_wait: Timing,
+    /// How long the limiter's closures ran. One entry per started job.
+    pub run_time: Timing,
 }

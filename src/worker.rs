@@ -11,6 +11,7 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::fault::call_hook;
 use crate::idle::{IdleWorker, NONE, WORK};
+use crate::observe::timing::Ran;
 use crate::queue::{After, Tokens};
 use crate::shared::{self, Shared};
 use crate::state::State;
@@ -156,6 +157,7 @@ pub(crate) fn finish(
     panicked: bool,
     limiter: Option<&Arc<Tokens>>,
     worker: Option<&Arc<IdleWorker>>,
+    ran: &Ran,
 ) -> After {
     let mut st = shared.lock();
     st.running -= 1;
@@ -164,10 +166,13 @@ pub(crate) fn finish(
     } else {
         st.completed += 1;
     }
+    // In the critical section finishing takes anyway: no lock of its own.
+    st.queue_wait.record(ran.queue_wait);
+    st.run_time.record(ran.run_time);
     if let Some(limiter) = limiter {
         // A worker takes the granted waiter itself (it is next in line
         // unless others queued first); only an inline job must dispatch.
-        st.release_token(limiter, worker.is_none());
+        st.release_token(limiter, worker.is_none(), Some(ran));
     }
     let after = match worker {
         None => After::Check,

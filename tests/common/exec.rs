@@ -130,6 +130,18 @@ where
 /// own I/O adapters).
 pub const TOKIO: &[Executor] = &[Executor::TokioCurrentThread, Executor::TokioMultiThread];
 
+/// Two executors unlike each other: tokio's current-thread runtime and
+/// smol's `block_on` (`futures`' under Miri, which cannot run smol's
+/// reactor).
+pub const TWO: &[Executor] = &[
+    Executor::TokioCurrentThread,
+    if cfg!(miri) {
+        Executor::FuturesBlockOn
+    } else {
+        Executor::SmolBlockOn
+    },
+];
+
 /// [`on_every_executor`] over `executors` only.
 pub fn on_executors<F, Fut>(executors: &[Executor], body: F)
 where

@@ -10,8 +10,6 @@ use threadbridge::Pool;
 
 use super::*;
 
-const TWO: &[Executor] = &[Executor::TokioCurrentThread, Executor::SmolBlockOn];
-
 #[test]
 #[cfg_attr(miri, ignore = "spawns a child process")]
 fn closing_a_childs_stdin_ends_its_output() {
