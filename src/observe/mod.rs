@@ -2,6 +2,9 @@
 //! cheap enough to poll per request.
 //!
 //! - [`timing`]: the [`Timing`](crate::Timing) histogram and the clock jobs
-//!   are stamped with (a leaf: the pool's state records into it).
+//!   are stamped with (a leaf: the pool's state records into it);
+//! - [`lag`]: [`lag_probe`](crate::lag_probe), an executor's own lag;
+//! - [`hook_thread`]: where the observers' user hooks run.
 
+pub(crate) mod lag;
 pub(crate) mod timing;
