@@ -5,10 +5,12 @@ use std::any::Any;
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{Config, Detector};
 use crate::error::Error;
 use crate::pool::Pool;
+use crate::stats::Starvation;
 use crate::sync::Arc;
+use crate::sync::AtomicBool;
 
 impl Pool {
     /// A [`Builder`] with the default settings.
@@ -249,6 +251,51 @@ impl Builder {
     /// ```
     pub fn on_panic(mut self, f: impl Fn(Box<dyn Any + Send>) + Send + Sync + 'static) -> Self {
         self.config.on_panic = Some(Arc::new(f));
+        self
+    }
+
+    /// Calls `f` when the pool, or one of its limiters, starts to starve:
+    /// a job has waited (in the queue, for queue space or for a limiter's
+    /// token) for `after` while every thread the pool may have (every
+    /// token of that limiter) was busy and no job of it finished. Once per
+    /// episode, within about `after` plus a few milliseconds; the episode
+    /// ends when a job of it finishes or nothing waits any more.
+    /// [`Stats::starved`](crate::Stats::starved) counts episodes.
+    ///
+    /// The hook runs on a thread of the crate's own (never a worker, never
+    /// under a lock); with the `tracing` feature a `WARN` event says the
+    /// same. A hook that panics is reported once and stays installed.
+    /// Without a detector nothing is checked and no timer thread runs.
+    ///
+    /// # Panics
+    /// If `after` is zero.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let pool = threadbridge::Pool::builder()
+    ///     .max_threads(4)
+    ///     .on_starvation(Duration::from_millis(250), |s| {
+    ///         eprintln!("starving: oldest job waited {:?}, {:?}", s.oldest_wait, s.stats);
+    ///     })
+    ///     .build()?;
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
+    pub fn on_starvation(
+        mut self,
+        after: Duration,
+        f: impl Fn(&Starvation) + Send + Sync + 'static,
+    ) -> Self {
+        assert!(
+            !after.is_zero(),
+            "threadbridge: on_starvation's `after` must be more than zero, got 0"
+        );
+        self.config.starvation = Some(Arc::new(Detector {
+            after,
+            hook: Box::new(f),
+            reported: AtomicBool::new(false),
+        }));
         self
     }
 

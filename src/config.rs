@@ -5,7 +5,8 @@ use std::any::Any;
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::sync::Arc;
+use crate::stats::Starvation;
+use crate::sync::{Arc, AtomicBool};
 
 /// Default cap on worker threads: 40, the size of the `CapacityLimiter`
 /// behind anyio's `to_thread.run_sync` (and so Starlette's and FastAPI's
@@ -36,6 +37,14 @@ pub(crate) type Hook = Arc<dyn Fn() + Send + Sync>;
 pub(crate) type PanicHook = Arc<dyn Fn(Box<dyn Any + Send>) + Send + Sync>;
 pub(crate) type NameFn = Arc<dyn Fn(usize) -> String + Send + Sync>;
 
+/// `Builder::on_starvation`'s detector: the hook, how long a wait makes an
+/// episode, and whether the hook's panic was reported yet.
+pub(crate) struct Detector {
+    pub(crate) after: Duration,
+    pub(crate) hook: Box<dyn Fn(&Starvation) + Send + Sync>,
+    pub(crate) reported: AtomicBool,
+}
+
 /// The settings a pool is built with (fixed for its life, but for
 /// `max_threads`, which lives in the pool's state).
 pub(crate) struct Config {
@@ -48,6 +57,7 @@ pub(crate) struct Config {
     pub(crate) on_thread_start: Option<Hook>,
     pub(crate) on_thread_stop: Option<Hook>,
     pub(crate) on_panic: Option<PanicHook>,
+    pub(crate) starvation: Option<Arc<Detector>>,
 }
 
 impl Config {
@@ -65,6 +75,7 @@ impl Config {
             on_thread_start: None,
             on_thread_stop: None,
             on_panic: None,
+            starvation: None,
         }
     }
 

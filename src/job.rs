@@ -261,6 +261,10 @@ impl<W: Work> Job for JobCell<W> {
         self.loc.store(loc as u8, Ordering::Relaxed);
     }
 
+    fn accepted(&self) -> u64 {
+        self.accepted
+    }
+
     fn granted(&self, now: u64) {
         let waited = now.saturating_sub(self.accepted) as f32;
         self.token_wait.store(waited.to_bits(), Ordering::Relaxed);
@@ -289,10 +293,12 @@ impl<W: Work> Job for JobCell<W> {
         let start = timing::now_ns();
         let outcome =
             origin.scope(|| panic::catch_unwind(AssertUnwindSafe(|| f.call(&self.token))));
+        let end = timing::now_ns();
         let ran = Ran {
             queue_wait: start.saturating_sub(self.accepted),
             token_wait: f32::from_bits(self.token_wait.load(Ordering::Relaxed)) as u64,
-            run_time: timing::now_ns().saturating_sub(start),
+            run_time: end.saturating_sub(start),
+            end,
         };
         // Counters first: a job is counted before its Run becomes ready.
         let limiter = self.limiter.as_ref();

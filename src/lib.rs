@@ -177,7 +177,7 @@ pub use observe::timing::Timing;
 pub use pool::Pool;
 pub use run::Run;
 pub use shutdown::Shutdown;
-pub use stats::{LimiterStats, Stats};
+pub use stats::{LimiterStats, Starvation, Stats};
 pub use unblock::{IntoInner, Unblock, WithMut, DEFAULT_UNBLOCK_CAPACITY};
 
 /// Runs `f` on the [`global`] pool; `.await` the [`Run`] for its result.

@@ -75,10 +75,14 @@ impl Limiter {
             limit > 0,
             "threadbridge: a limiter's limit must be at least 1, got 0"
         );
-        Self {
-            tokens: Arc::new(Tokens::new(limit)),
-            pool,
+        let tokens = Arc::new(Tokens::new(limit));
+        let mut st = pool.shared().lock();
+        if st.watched {
+            // The starvation detector checks every limiter of its pool.
+            st.limiters.push(Arc::downgrade(&tokens));
         }
+        drop(st);
+        Self { tokens, pool }
     }
 
     /// Runs `f` on the pool once one of this limiter's tokens is free.

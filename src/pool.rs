@@ -41,7 +41,7 @@ impl Pool {
     pub(crate) fn from_config(config: Config) -> Result<Self, Error> {
         let min = config.min_threads;
         let pool = Self {
-            shared: Arc::new(Shared::new(config)),
+            shared: Shared::new(config),
         };
         if min > 0 {
             let mut st = pool.shared.lock();
@@ -302,7 +302,10 @@ pub(crate) fn submit<W: Work>(
                 st.enqueue(task(), true);
                 true
             }
-            Some(Admit::Waiting) => true,
+            Some(Admit::Waiting) => {
+                st.watch();
+                true
+            }
             Some(Admit::Full) => false,
         }
     };

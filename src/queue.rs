@@ -35,6 +35,8 @@ pub(crate) trait Job: Send + Sync {
     /// [`is_pending`](Job::is_pending) does.
     fn loc(&self) -> Loc;
     fn set_loc(&self, loc: Loc);
+    /// When the job was accepted (`timing::now_ns`).
+    fn accepted(&self) -> u64;
     /// Under the pool lock: a limiter granted the job its token at `now`
     /// (`timing::now_ns`), after it waited since it was accepted.
     fn granted(&self, now: u64);
@@ -103,6 +105,10 @@ struct TokenState {
     /// How long started jobs waited for a token, and ran.
     token_wait: Timing,
     run_time: Timing,
+    /// When a job of the limiter last finished (`timing::now_ns`).
+    last_finish: u64,
+    /// A starvation episode of the limiter is under way.
+    starving: bool,
     limit: usize,
     /// Tokens held.
     running: usize,
@@ -127,6 +133,8 @@ impl Tokens {
             state: Mutex::new(TokenState {
                 token_wait: Timing::default(),
                 run_time: Timing::default(),
+                last_finish: 0,
+                starving: false,
                 limit,
                 running: 0,
                 waiting: 0,
@@ -162,6 +170,9 @@ impl Tokens {
         if let Some(ran) = ran {
             st.token_wait.record(ran.token_wait);
             st.run_time.record(ran.run_time);
+            st.last_finish = ran.end;
+            // A job of it finished: an episode of starvation is over.
+            st.starving = false;
         }
         st.grant_one()
     }
@@ -183,6 +194,41 @@ impl Tokens {
         st.waiting -= 1;
         let live = st.waiting;
         compact(&mut st.waiters, live);
+    }
+
+    /// The starvation check of the limiter (under the pool lock): `Some`
+    /// with how long its oldest waiter has waited if an episode starts
+    /// now; else `next` is lowered to when it could start (`None` there:
+    /// nothing to watch).
+    pub(crate) fn check_starving(
+        &self,
+        now: u64,
+        after: u64,
+        next: &mut Option<u64>,
+    ) -> Option<u64> {
+        let mut st = self.state.lock();
+        let oldest = st
+            .waiters
+            .iter()
+            .find(|job| job.loc() == Loc::Limiter)
+            .map(|job| job.accepted());
+        let Some(oldest) = oldest.filter(|_| st.running >= st.limit && st.limit > 0) else {
+            st.starving = false;
+            return None;
+        };
+        let since = oldest.max(st.last_finish);
+        if st.starving || now.saturating_sub(since) < after {
+            let at = if st.starving {
+                now + after
+            } else {
+                since + after
+            };
+            *next = Some(next.map_or(at, |n| n.min(at)));
+            return None;
+        }
+        st.starving = true;
+        *next = Some(next.map_or(now + after, |n| n.min(now + after)));
+        Some(now.saturating_sub(oldest))
     }
 
     /// A snapshot (takes only the limiter's own lock).

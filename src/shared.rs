@@ -14,10 +14,14 @@ use crate::idle::WAKE;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::sync::{thread_local, Arc, AtomicUsize, Condvar, Mutex, MutexGuard, Store};
+use crate::timer::{self, Due};
+use std::sync::Weak;
 
 /// The state every [`Pool`](crate::Pool) handle, worker, limiter and job of
 /// one pool points to.
 pub(crate) struct Shared {
+    /// This very `Shared`, for the timer (it never keeps a pool alive).
+    pub(crate) me: Weak<Shared>,
     state: Mutex<State>,
     pub(crate) config: Config,
     /// Signalled when the last thread of a closed pool exits.
@@ -29,14 +33,15 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(config: Config) -> Self {
-        Self {
-            state: Mutex::new(State::new(config.max_threads)),
+    pub(crate) fn new(config: Config) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            state: Mutex::new(State::new(config.max_threads, config.starvation.is_some())),
             config,
             exit_cv: Condvar::new(),
             handles: AtomicUsize::new(1),
             next_index: AtomicUsize::new(0),
-        }
+        })
     }
 
     #[inline]
@@ -51,7 +56,11 @@ impl Shared {
         let spawns = std::mem::take(&mut st.spawns);
         let wakers = std::mem::take(&mut st.deferred);
         let notify = std::mem::take(&mut st.notify);
+        let arm = std::mem::take(&mut st.arm);
         drop(st);
+        if arm {
+            self.arm_watch();
+        }
         for worker in notify {
             worker.event.notify();
         }
@@ -59,6 +68,17 @@ impl Shared {
             fault::wake(waker);
         }
         spawns
+    }
+
+    /// Schedules the starvation check on the timer thread, `after` from now
+    /// (the check itself is `observe/starvation.rs`).
+    #[cold]
+    fn arm_watch(&self) {
+        if let Some(detector) = &self.config.starvation {
+            let at = Instant::now() + detector.after;
+            let me: Weak<dyn Due> = self.me.clone();
+            timer::get().schedule(at, me);
+        }
     }
 
     /// Closes the pool to new jobs; accepted jobs still run, then every
@@ -138,7 +158,11 @@ impl Shared {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let st = self.lock();
+        self.stats_locked(&self.lock())
+    }
+
+    /// A snapshot, under the pool lock the caller holds.
+    pub(crate) fn stats_locked(&self, st: &State) -> Stats {
         let live = st.queue_live();
         let queued = live.min(self.config.queue_capacity);
         Stats {
@@ -155,6 +179,7 @@ impl Shared {
             rejected: st.rejected,
             queue_wait: st.queue_wait,
             run_time: st.run_time,
+            starved: st.starved,
         }
     }
 }

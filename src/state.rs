@@ -42,6 +42,7 @@ use crate::idle::{warmer, IdleWorker, NONE, WAKE, WORK};
 use crate::observe::timing::{Ran, Timing};
 use crate::queue::{compact, Loc, Task, Tokens};
 use crate::sync::{Arc, Ordering, WakerSet};
+use std::sync::Weak;
 
 /// Everything the pool lock guards.
 pub(crate) struct State {
@@ -83,6 +84,20 @@ pub(crate) struct State {
     pub(crate) notify: Vec<Arc<IdleWorker>>,
     /// The `Shutdown` futures waiting for every thread to exit.
     pub(crate) shutdown: WakerSet,
+    /// Starvation watch, with a detector (`Builder::on_starvation`):
+    /// `watched` if there is one, `armed` while a check is scheduled on the
+    /// timer, `arm` if one must be scheduled once the lock is released,
+    /// `starving` while a pool episode is under way.
+    pub(crate) watched: bool,
+    pub(crate) armed: bool,
+    pub(crate) arm: bool,
+    pub(crate) starving: bool,
+    /// When a job last finished (`timing::now_ns`).
+    pub(crate) last_finish: u64,
+    /// Episodes so far, the pool's and its limiters'.
+    pub(crate) starved: u64,
+    /// The limiters to check, with a detector.
+    pub(crate) limiters: Vec<Weak<Tokens>>,
     /// How long started jobs waited, and ran.
     pub(crate) queue_wait: Timing,
     pub(crate) run_time: Timing,
@@ -93,7 +108,7 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(max_threads: usize) -> Self {
+    pub(crate) fn new(max_threads: usize, watched: bool) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             queue: VecDeque::new(),
@@ -113,6 +128,13 @@ impl State {
             deferred: Vec::new(),
             notify: Vec::new(),
             shutdown: WakerSet::default(),
+            watched,
+            armed: false,
+            arm: false,
+            starving: false,
+            last_finish: 0,
+            starved: 0,
+            limiters: Vec::new(),
             queue_wait: Timing::default(),
             run_time: Timing::default(),
             completed: 0,
@@ -147,12 +169,30 @@ impl State {
     fn dispatch(&mut self) {
         match self.idle.last() {
             None if self.threads < self.max_threads => self.reserve(1),
-            None => {} // every thread is busy and re-checks the queue when done
+            // Every thread is busy and re-checks the queue when done.
+            None => self.watch(),
             // A spinning thread costs nothing to hand work to; a parked one
             // costs a futex wake, so only one is woken at a time.
             Some(top) if self.waking == 0 || top.is_spinning() => self.wake_top(),
             Some(_) => {} // the thread already waking takes it or wakes the next
         }
+    }
+
+    /// A job waits with every thread busy (or for a limiter's token): with
+    /// a starvation detector, make sure a check is scheduled.
+    pub(crate) fn watch(&mut self) {
+        if self.watched && !self.armed {
+            self.armed = true;
+            self.arm = true;
+        }
+    }
+
+    /// The oldest live job in the queue: when it was accepted.
+    pub(crate) fn oldest_queued(&self) -> Option<u64> {
+        self.queue
+            .iter()
+            .find(|job| job.loc() == Loc::Queue)
+            .map(|job| job.accepted())
     }
 
     /// Puts a worker on the idle stack: on top if it may spin (fewer than

@@ -1,5 +1,7 @@
 //! Snapshots of what a pool and a limiter are doing.
 
+use std::time::Duration;
+
 use crate::Timing;
 
 /// A snapshot of a pool, from [`Pool::stats`](crate::Pool::stats).
@@ -59,6 +61,10 @@ pub struct Stats {
     pub queue_wait: Timing,
     /// How long closures ran. One entry per started job.
     pub run_time: Timing,
+    /// Starvation episodes so far, of the pool and its limiters together
+    /// (see [`Builder::on_starvation`](crate::Builder::on_starvation); 0
+    /// without a detector).
+    pub starved: u64,
 }
 
 /// A snapshot of a [`Limiter`](crate::Limiter), from
@@ -87,4 +93,37 @@ pub struct LimiterStats {
     pub token_wait: Timing,
     /// How long the limiter's closures ran. One entry per started job.
     pub run_time: Timing,
+}
+
+/// What [`Builder::on_starvation`](crate::Builder::on_starvation)'s hook is
+/// told when a pool, or one of its limiters, starts starving: jobs have
+/// waited for a thread (or a token) for the whole `after` while every
+/// thread the pool may have (every token of the limiter) was busy and no
+/// job of it finished.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+///
+/// let pool = threadbridge::Pool::builder()
+///     .on_starvation(Duration::from_millis(100), |s: &threadbridge::Starvation| {
+///         match &s.limiter {
+///             Some(limiter) => eprintln!("a limiter of {} starves: {:?}", limiter.limit, s.oldest_wait),
+///             None => eprintln!("all {} threads busy; waiting {:?}", s.stats.max_threads, s.oldest_wait),
+///         }
+///     })
+///     .build()?;
+/// # Ok::<(), threadbridge::Error>(())
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone)]
+pub struct Starvation {
+    /// The pool's stats as the episode starts (`starved` already counts it).
+    pub stats: Stats,
+    /// The starving limiter's stats, if a limiter starves; `None` if the
+    /// pool itself does.
+    pub limiter: Option<LimiterStats>,
+    /// How long the oldest waiting job (of the pool, or of the limiter) has
+    /// waited since it was accepted.
+    pub oldest_wait: Duration,
 }

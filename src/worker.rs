@@ -169,6 +169,9 @@ pub(crate) fn finish(
     // In the critical section finishing takes anyway: no lock of its own.
     st.queue_wait.record(ran.queue_wait);
     st.run_time.record(ran.run_time);
+    st.last_finish = ran.end;
+    // A job of the pool finished: an episode of starvation is over.
+    st.starving = false;
     if let Some(limiter) = limiter {
         // A worker takes the granted waiter itself (it is next in line
         // unless others queued first); only an inline job must dispatch.

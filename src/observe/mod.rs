@@ -4,7 +4,9 @@
 //! - [`timing`]: the [`Timing`](crate::Timing) histogram and the clock jobs
 //!   are stamped with (a leaf: the pool's state records into it);
 //! - [`lag`]: [`lag_probe`](crate::lag_probe), an executor's own lag;
+//! - [`starvation`]: the check behind `Builder::on_starvation`;
 //! - [`hook_thread`]: where the observers' user hooks run.
-
+pub(crate) mod hook_thread;
 pub(crate) mod lag;
+pub(crate) mod starvation;
 pub(crate) mod timing;

@@ -241,6 +241,8 @@ pub(crate) struct Ran {
     pub(crate) token_wait: u64,
     /// The closure alone.
     pub(crate) run_time: u64,
+    /// When the closure returned (`now_ns`).
+    pub(crate) end: u64,
 }
 
 /// Nanoseconds since a process-wide epoch (the first call): a job's stamps

@@ -1,0 +1,104 @@
+//! The starvation detector behind [`Builder::on_starvation`](crate::Builder::on_starvation):
+//! a check the timer thread runs for a pool (and its limiters) while jobs
+//! of it wait with every thread, or token, busy.
+//!
+//! # Arming
+//! A pool with a detector arms a check (`State::watch`) when a job has to
+//! wait with every thread busy, or joins a limiter's waiters; the check is
+//! scheduled `after` from then, once the pool lock is released. Nothing
+//! is scheduled otherwise: no detector, or nothing waiting, costs nothing.
+//!
+//! # The check
+//! Under the pool lock, for the pool and each of its limiters: if jobs
+//! wait while everything they wait for is busy, and neither the oldest
+//! waiter's acceptance nor the last finished job is more recent than
+//! `after` ago, an episode starts (counted in `Stats::starved`, the hook
+//! queued for the hook thread). An episode ends when a job of it finishes
+//! (`worker::finish`, `Tokens::release_and_grant`) or nothing waits. The
+//! check re-arms itself for the earliest time an episode could start, or
+//! `after` on while one is under way, and disarms when nothing waits.
+
+use std::time::{Duration, Instant};
+
+use crate::config::Detector;
+use crate::observe::hook_thread;
+use crate::observe::timing::now_ns;
+use crate::shared::Shared;
+use crate::stats::Starvation;
+use crate::sync::Arc;
+use crate::timer::Due;
+
+impl Due for Shared {
+    fn fire(&self, now: Instant) -> Option<Instant> {
+        let detector = self.config.starvation.as_ref()?;
+        let after = detector.after.as_nanos() as u64;
+        let mut st = self.lock();
+        let now_ns = now_ns();
+        let mut next = None;
+        let mut episodes = Vec::new();
+        // The pool: jobs queued (or waiting for queue space) while every
+        // thread it may have runs a job.
+        match st.oldest_queued().filter(|_| st.running >= st.max_threads) {
+            None => st.starving = false,
+            Some(oldest) => {
+                let since = oldest.max(st.last_finish);
+                if st.starving {
+                    next = Some(now_ns + after);
+                } else if now_ns.saturating_sub(since) >= after {
+                    st.starving = true;
+                    st.starved += 1;
+                    next = Some(now_ns + after);
+                    episodes.push((None, now_ns.saturating_sub(oldest)));
+                } else {
+                    next = Some(since + after);
+                }
+            }
+        }
+        // Each limiter: waiters while every token is taken.
+        let limiters = std::mem::take(&mut st.limiters);
+        for weak in &limiters {
+            if let Some(tokens) = weak.upgrade() {
+                if let Some(waited) = tokens.check_starving(now_ns, after, &mut next) {
+                    st.starved += 1;
+                    episodes.push((Some(tokens.stats()), waited));
+                }
+            }
+        }
+        st.limiters = limiters;
+        st.limiters.retain(|weak| weak.strong_count() > 0);
+        let stats = (!episodes.is_empty()).then(|| self.stats_locked(&st));
+        if next.is_none() {
+            st.armed = false;
+        }
+        drop(st);
+        if let Some(stats) = stats {
+            for (limiter, waited) in episodes {
+                let starvation = Starvation {
+                    stats,
+                    limiter,
+                    oldest_wait: Duration::from_nanos(waited),
+                };
+                report(Arc::clone(detector), starvation);
+            }
+        }
+        next.map(|at| now + Duration::from_nanos(at.saturating_sub(now_ns)))
+    }
+}
+
+/// Hands an episode to the hook, on the hook thread.
+fn report(detector: Arc<Detector>, starvation: Starvation) {
+    hook_thread::call(move || {
+        #[cfg(feature = "tracing")]
+        tracing::warn!(
+            limiter = starvation.limiter.is_some(),
+            oldest_wait = ?starvation.oldest_wait,
+            running = starvation.stats.running,
+            max_threads = starvation.stats.max_threads,
+            queued = starvation.stats.queued,
+            "threadbridge: starvation: jobs wait while every thread (or token) is busy"
+        );
+        hook_thread::call_user("on_starvation", &detector.reported, || {
+            (detector.hook)(&starvation)
+        });
+    });
+}
