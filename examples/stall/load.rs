@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use threadbridge::Pool;
+use threadbridge::{LagMonitor, Pool, Timing};
 
 /// The probe's schedule: one `/health` request every 10 ms, 100 a second,
 /// so a 3 s scenario has 300 samples and its p99 (nearest rank) is the
@@ -59,6 +59,15 @@ impl Load {
 
 /// What one scenario measured.
 pub struct Outcome {
+    /// The executor's lag during the scenario (the lag probe's ticks).
+    pub lag: Timing,
+    /// Over time, from the scenario's start: each `/health` probe's
+    /// latency, by when it was due, and the executor's lag (the probe's
+    /// `overdue`, the largest seen in each 10 ms), both (seconds, ms).
+    pub health_series: Vec<(f64, f64)>,
+    pub lag_series: Vec<(f64, f64)>,
+    /// Starvation episodes of the pool during the scenario.
+    pub starved: u64,
     /// `/health` latencies, each from its probe's scheduled send time to its
     /// answer, sorted; probes still waiting when the scenario ended included.
     pub health: Vec<Duration>,
@@ -113,7 +122,13 @@ impl Tally {
 /// Runs `load.clients` clients against `route` of `server` while the
 /// open-loop probe times `/health`, and samples `pool` throughout. Returns
 /// once every client and every probe has had its answer (or its timeout).
-pub fn drive(server: SocketAddr, route: &str, load: &Load, pool: &Pool) -> Outcome {
+pub fn drive(
+    server: SocketAddr,
+    route: &str,
+    load: &Load,
+    pool: &Pool,
+    monitor: &LagMonitor,
+) -> Outcome {
     let agent = || {
         ureq::Agent::config_builder()
             .timeout_global(Some(load.timeout))
@@ -138,6 +153,7 @@ pub fn drive(server: SocketAddr, route: &str, load: &Load, pool: &Pool) -> Outco
     probe_tally.record(get(&probe, &health_url), "/health");
 
     let before = pool.stats();
+    let lag_before = monitor.lag();
     let done = AtomicBool::new(false);
     let in_flight = AtomicUsize::new(0);
     let (answers, answered) = mpsc::channel();
@@ -158,13 +174,23 @@ pub fn drive(server: SocketAddr, route: &str, load: &Load, pool: &Pool) -> Outco
             .collect();
         let sampler = s.spawn(|| {
             let mut peaks = PoolUse::default();
+            let mut lag_series: Vec<(f64, f64)> = Vec::new();
             while !done.load(Ordering::Relaxed) {
                 let now = pool.stats();
                 peaks.peak_threads = peaks.peak_threads.max(now.threads);
                 peaks.peak_queued = peaks.peak_queued.max(now.queued);
+                // The executor's lag now, seen from outside it: the largest
+                // of each 10 ms goes in the series.
+                let t = begin.elapsed().as_secs_f64();
+                let overdue = monitor.overdue().as_secs_f64() * 1e3;
+                let slot = (t * 100.0).floor() / 100.0;
+                match lag_series.last_mut() {
+                    Some(last) if last.0 == slot => last.1 = last.1.max(overdue),
+                    _ => lag_series.push((slot, overdue)),
+                }
                 thread::sleep(SAMPLE_EVERY);
             }
-            peaks
+            (peaks, lag_series)
         });
 
         // The probe's schedule, on this thread: probe `k` is due at
@@ -191,7 +217,7 @@ pub fn drive(server: SocketAddr, route: &str, load: &Load, pool: &Pool) -> Outco
             let spawned = thread::Builder::new()
                 .name("stall-probe".into())
                 .spawn_scoped(s, move || {
-                    let answer = get(probe, health_url).map(|_| due.elapsed());
+                    let answer = get(probe, health_url).map(|_| (due - begin, due.elapsed()));
                     in_flight.fetch_sub(1, Ordering::AcqRel);
                     let _ = answers.send(answer);
                 });
@@ -212,16 +238,28 @@ pub fn drive(server: SocketAddr, route: &str, load: &Load, pool: &Pool) -> Outco
     drop(answers);
 
     let probe_tally = tallies.last_mut().expect("the probe's tally");
-    let mut health: Vec<Duration> = answered
+    let mut health_series: Vec<(f64, f64)> = answered
         .into_iter()
         .filter_map(|answer| probe_tally.record(answer, "/health"))
+        .map(|(at, took): (Duration, Duration)| (at.as_secs_f64(), took.as_secs_f64() * 1e3))
+        .collect();
+    health_series.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut health: Vec<Duration> = health_series
+        .iter()
+        .map(|&(_, ms)| Duration::from_secs_f64(ms / 1e3))
         .collect();
     health.sort();
     let served = tallies[..load.clients].iter().map(|t| t.ok).sum();
     let errors = tallies.iter().map(|t| t.errors).sum();
     let first_error = tallies.into_iter().find_map(|t| t.first_error);
-    let completed = pool.stats().completed - before.completed;
+    let after = pool.stats();
+    let completed = after.completed - before.completed;
+    let (pool_use, lag_series) = pool_use;
     Outcome {
+        lag: monitor.lag().since(&lag_before),
+        health_series,
+        lag_series,
+        starved: after.starved - before.starved,
         health,
         probes: load.probes(),
         unsent,

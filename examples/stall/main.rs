@@ -41,6 +41,15 @@
 //! offloaded: about a millisecond), how many slow calls were served, and
 //! what the pool did (peak threads, peak queued, jobs completed).
 //!
+//! Each server also runs a [`lag_probe`](threadbridge::lag_probe) on its
+//! executor, so the table shows the executor's own lag beside `/health`
+//! (inline: seconds; offloaded: well under a millisecond), and the pool
+//! has an [`on_starvation`](threadbridge::Builder::on_starvation) detector
+//! whose first lines print as episodes start (offloaded, 8 clients on 4
+//! threads: calls wait with every thread busy). The run ends by writing
+//! `target/stall.svg`: `/health` latency and executor lag over time, inline
+//! against offloaded, for both executors.
+//!
 //! ```text
 //! cargo run --release --example stall
 //! cargo run --release --example stall -- --delay-ms 500 --clients 16 --threads 8 --secs 2
@@ -54,18 +63,21 @@
 
 mod app;
 mod load;
+mod plot;
 mod report;
 mod server_smol;
 mod server_tokio;
 mod upstream;
 
 use std::io;
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use threadbridge::Pool;
+use threadbridge::{LagProbe, Pool, Starvation};
 
 use app::{App, Server};
 use load::{Load, PROBE_CAP, PROBE_EVERY};
@@ -153,8 +165,14 @@ impl Config {
     }
 }
 
+/// How often the lag probe ticks.
+const LAG_EVERY: Duration = Duration::from_millis(5);
+/// How long calls may wait with every thread busy and none finishing before
+/// `on_starvation` calls it an episode.
+const STARVED_AFTER: Duration = Duration::from_millis(100);
+
 /// Starts the app's server on one executor.
-type Start = fn(Arc<App>) -> io::Result<Server>;
+type Start = fn(Arc<App>, LagProbe) -> io::Result<Server>;
 
 /// The executors the server runs on, in the order they run.
 const EXECUTORS: [(&str, Start); 2] = [
@@ -206,22 +224,58 @@ threads, queued: the pool's peaks, sampled every ms; completed: jobs the pool ra
     );
 
     let mut failures = Vec::new();
+    let mut outcomes = Vec::new();
     for (executor, start) in EXECUTORS {
+        // Starvation, as it happens: every thread busy, calls waiting, and
+        // none finished for STARVED_AFTER. The first few lines are printed.
+        let lines = Arc::new(AtomicUsize::new(0));
+        let printed = lines.clone();
         let pool = Pool::builder()
             .max_threads(config.threads)
             .thread_name(|i| format!("stall-pool-{i}"))
+            .on_starvation(STARVED_AFTER, move |s: &Starvation| {
+                if printed.fetch_add(1, Ordering::Relaxed) < 3 {
+                    println!(
+                        "  on_starvation: all {} threads busy, {} calls queued, the oldest for {}",
+                        s.stats.running,
+                        s.stats.queued,
+                        report::ms(s.oldest_wait)
+                    );
+                }
+            })
             .build()
             .expect("build the pool");
+        // The lag probe runs on the server's executor; its monitor is read
+        // from the load driver's sampler thread.
+        let (probe, monitor) = threadbridge::lag_probe(LAG_EVERY);
         let server =
-            start(Arc::new(App::new(url.clone(), pool.clone()))).expect("start the server");
-        let inline = load::drive(server.addr, "/inline", &load, &pool);
-        let offloaded = load::drive(server.addr, "/offloaded", &load, &pool);
+            start(Arc::new(App::new(url.clone(), pool.clone())), probe).expect("start the server");
+        let inline = load::drive(server.addr, "/inline", &load, &pool, &monitor);
+        let offloaded = load::drive(server.addr, "/offloaded", &load, &pool, &monitor);
         server.stop();
         report::table(executor, &config.describe(), &inline, &offloaded);
         failures.extend(report::check(executor, config.threads, &inline, &offloaded));
         if !pool.shutdown_timeout(Duration::from_secs(5)) {
             failures.push(format!("{executor}: the pool's threads did not exit"));
         }
+        outcomes.push((executor, inline, offloaded));
+    }
+
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/stall.svg");
+    let rows: Vec<_> = outcomes
+        .iter()
+        .map(|(executor, inline, offloaded)| plot::Row {
+            executor,
+            inline,
+            offloaded,
+        })
+        .collect();
+    match plot::write(&path, config.duration.as_secs_f64(), &rows) {
+        Ok(()) => println!("plot: {}", path.display()),
+        Err(err) => failures.push(format!(
+            "could not write the plot {}: {err}",
+            path.display()
+        )),
     }
 
     if failures.is_empty() {

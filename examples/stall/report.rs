@@ -9,21 +9,25 @@ pub fn table(executor: &str, config: &str, inline: &Outcome, offloaded: &Outcome
     println!("{executor}, {config}:");
     println!();
     println!(
-        "| {:<30} | {:>9} | {:>6} | {:>10} | {:>10} | {:>10} | {:>6} | {:>7} | {:>6} | {:>9} |",
+        "| {:<30} | {:>9} | {:>6} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>6} | {:>7} | {:>6} | {:>9} | {:>7} |",
         "clients hammer",
         "/health n",
         "unsent",
         "p50",
         "p99",
         "max",
+        "lag p50",
+        "lag p99",
+        "lag max",
         "served",
         "threads",
         "queued",
-        "completed"
+        "completed",
+        "starved"
     );
     println!(
-        "|{:-<32}|{:->11}|{:->8}|{:->12}|{:->12}|{:->12}|{:->8}|{:->9}|{:->8}|{:->11}|",
-        "", ":", ":", ":", ":", ":", ":", ":", ":", ":"
+        "|{:-<32}|{:->11}|{:->8}|{:->12}|{:->12}|{:->12}|{:->12}|{:->12}|{:->12}|{:->8}|{:->9}|{:->8}|{:->11}|{:->9}|",
+        "", ":", ":", ":", ":", ":", ":", ":", ":", ":", ":", ":", ":", ":"
     );
     row("/inline (blocking in handler)", inline);
     row("/offloaded (pool.run)", offloaded);
@@ -39,6 +43,12 @@ pub fn table(executor: &str, config: &str, inline: &Outcome, offloaded: &Outcome
         );
     }
     println!(
+        "executor lag (lag_probe, {} ticks): p99 {} inline, {} offloaded.",
+        inline.lag.count() + offloaded.lag.count(),
+        ms(inline.lag.quantile(0.99)),
+        ms(offloaded.lag.quantile(0.99)),
+    );
+    println!(
         "/health probes in flight at most: {} inline, {} offloaded (cap {PROBE_CAP}).",
         inline.peak_in_flight, offloaded.peak_in_flight
     );
@@ -48,16 +58,20 @@ pub fn table(executor: &str, config: &str, inline: &Outcome, offloaded: &Outcome
 fn row(name: &str, o: &Outcome) {
     let stat = |d: Option<Duration>| d.map_or_else(|| "-".to_string(), ms);
     println!(
-        "| {name:<30} | {:>9} | {:>6} | {:>10} | {:>10} | {:>10} | {:>6} | {:>7} | {:>6} | {:>9} |",
+        "| {name:<30} | {:>9} | {:>6} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>10} | {:>6} | {:>7} | {:>6} | {:>9} | {:>7} |",
         o.health.len(),
         o.unsent,
         stat(percentile(&o.health, 0.50)),
         stat(p99(o)),
         stat(o.health.last().copied()),
+        ms(o.lag.quantile(0.5)),
+        ms(o.lag.quantile(0.99)),
+        ms(o.lag.max()),
         o.served,
         o.pool.peak_threads,
         o.pool.peak_queued,
         o.pool.completed,
+        o.starved,
     );
 }
 
@@ -93,6 +107,14 @@ pub fn check(executor: &str, threads: usize, inline: &Outcome, offloaded: &Outco
             ms(bad)
         )),
         _ => failures.push(format!("{executor}: no /health answer to compare")),
+    }
+    // The lag probe sees what /health sees: the executor blocked inline.
+    if inline.lag.max() < offloaded.lag.max() * 10 {
+        failures.push(format!(
+            "{executor}: the lag probe did not see the inline stall: max {} inline, {} offloaded",
+            ms(inline.lag.max()),
+            ms(offloaded.lag.max())
+        ));
     }
     if inline.pool.completed != 0 {
         failures.push(format!("{executor}: the pool ran jobs during /inline"));

@@ -9,11 +9,12 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use smol::{channel, future, net::TcpListener, LocalExecutor};
 use smol_hyper::rt::FuturesIo;
+use threadbridge::LagProbe;
 
 use crate::app::{self, App, Server};
 
 /// Starts the server on an ephemeral port of 127.0.0.1, on a thread of its own.
-pub fn start(app: Arc<App>) -> io::Result<Server> {
+pub fn start(app: Arc<App>, probe: LagProbe) -> io::Result<Server> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     // Dropping the sender is the stop signal.
@@ -22,6 +23,8 @@ pub fn start(app: Arc<App>) -> io::Result<Server> {
         .name("server-smol".into())
         .spawn(move || {
             let executor = LocalExecutor::new();
+            // The lag probe watches this executor: spawned on it.
+            executor.spawn(probe).detach();
             smol::block_on(executor.run(serve(&executor, listener, app, stopped)));
             // Dropping the executor drops the connection tasks still open.
         })?;

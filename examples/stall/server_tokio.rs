@@ -8,13 +8,14 @@ use std::thread;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use threadbridge::LagProbe;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::app::{self, App, Server};
 
 /// Starts the server on an ephemeral port of 127.0.0.1, on a thread of its own.
-pub fn start(app: Arc<App>) -> io::Result<Server> {
+pub fn start(app: Arc<App>, probe: LagProbe) -> io::Result<Server> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let addr = listener.local_addr()?;
@@ -26,6 +27,8 @@ pub fn start(app: Arc<App>) -> io::Result<Server> {
                 .enable_all()
                 .build()
                 .expect("tokio runtime");
+            // The lag probe watches this executor: spawned on it.
+            runtime.spawn(probe);
             runtime.block_on(serve(listener, app, stopped));
             // Dropping the runtime drops the connection tasks still open.
         })?;
