@@ -64,6 +64,37 @@
 //! [`Pool::shutdown_timeout`] is its blocking form. Dropping the last
 //! handle closes the pool the same way without blocking.
 //!
+//! # Seeing a stall
+//! A server whose executor is blocked, or whose threads are all taken,
+//! just gets slow. Three tools say which, cheaply enough to poll per
+//! request:
+//!
+//! - [`lag_probe`]: a future spawned on the executor to watch, woken by the
+//!   crate's one timer thread (no runtime timer), that records how late its
+//!   polls come ([`LagMonitor::lag`]) and shows a block while it is still
+//!   going on ([`LagMonitor::overdue`]);
+//! - [`Builder::on_starvation`]: a hook called once per episode of jobs
+//!   waiting while every thread (or a limiter's every token) is busy and
+//!   none finishes, on a thread of the crate's own;
+//! - [`Stats::queue_wait`], [`Stats::run_time`], [`LimiterStats::token_wait`]
+//!   and [`LimiterStats::run_time`]: [`Timing`] histograms, with
+//!   [`Timing::since`] for a window.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let pool = threadbridge::Pool::builder()
+//!     .on_starvation(Duration::from_millis(250), |s| {
+//!         eprintln!("all threads busy, oldest job waiting {:?}", s.oldest_wait);
+//!     })
+//!     .build()?;
+//! let before = pool.stats();
+//! # futures::executor::block_on(pool.run(|| ()));
+//! let waits = pool.stats().queue_wait.since(&before.queue_wait);
+//! println!("queue wait p99 over the window: {:?}", waits.quantile(0.99));
+//! # Ok::<(), threadbridge::Error>(())
+//! ```
+//!
 //! # Runtime independence
 //! The crate depends on no executor. A [`Run`] is a plain `Future` that
 //! wakes the latest waker it was polled with, exactly once when its job
