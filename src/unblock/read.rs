@@ -15,13 +15,19 @@ use crate::sync::{register_waker, unlocked, MutexGuard};
 use super::core::{take_if_idle, Core, Mode, State};
 use super::Unblock;
 
+/// The most one `read` call of a read job asks for.
+const READ_AT_ONCE: usize = 256 * 1024;
+
 /// A read job: reads ahead while half the buffer is free. Returns with
 /// the lock held, so that its last look and its exit are one step.
 fn read_job<'a, T: Read>(core: &'a Core<T>, io: &mut T) -> MutexGuard<'a, State<T>> {
     let mut st = core.lock();
     let mut chunk = mem::take(&mut st.chunk);
     while !st.stop && !st.eof && st.error.is_none() && st.room() >= st.half() {
-        let room = st.room();
+        // At most READ_AT_ONCE a read: the async side drains what came
+        // while the next read is under way, instead of waiting for one
+        // read of the whole buffer.
+        let room = st.room().min(READ_AT_ONCE);
         if chunk.len() < room {
             chunk.resize(room, 0);
         }
