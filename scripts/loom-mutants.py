@@ -94,6 +94,15 @@ MUTANTS = [
     ("M27", "an `Unblock`'s close job that ends does not wake `close`", "src/unblock/job.rs",
      "                drop(io.take());\n                let mut st = core.lock();\n                st.busy = false;\n                st.waker.take()\n",
      "                drop(io.take());\n                let mut st = core.lock();\n                st.busy = false;\n                None::<std::task::Waker>\n"),
+    ("M28", "a job that finishes does not end its pool's starvation episode", "src/worker.rs",
+     "    // A job of the pool finished: an episode of starvation is over.\n    st.starving = false;\n",
+     ""),
+    ("M29", "the starvation hook is called under the pool lock", "src/observe/starvation.rs",
+     "        let stats = (!episodes.is_empty()).then(|| self.stats_locked(&st));\n        if next.is_none() {\n            st.armed = false;\n        }\n        drop(st);\n",
+     "        let stats = (!episodes.is_empty()).then(|| self.stats_locked(&st));\n        if next.is_none() {\n            st.armed = false;\n        }\n        let held = st;\n"),
+    ("M30", "the last LagMonitor's drop does not wake the probe", "src/observe/lag.rs",
+     "            // The last one: wake the probe now so it ends.\n            let waker = self.shared.state.lock().waker.take();\n",
+     "            // The last one: wake the probe now so it ends.\n            let waker: Option<Waker> = None;\n"),
     ("M10", "a raised limit does not grant waiters", "src/queue.rs",
      "        while let Some(job) = st.grant_one() {\n            granted.push(job);\n        }",
      ""),
@@ -102,7 +111,7 @@ MUTANTS = [
 def run_suite():
     env = dict(os.environ, CARGO_TARGET_DIR="target/loom", RUSTFLAGS="--cfg threadbridge_loom",
                LOOM_MAX_PREEMPTIONS="2", RUST_BACKTRACE="0")
-    p = subprocess.run(["cargo", "test", "-q", "--release", "--test", "loom"], env=env,
+    p = subprocess.run(["cargo", "test", "-q", "--release", "--lib", "--test", "loom"], env=env,
                        capture_output=True, text=True, timeout=1800)
     out = p.stdout + p.stderr
     failed = sorted(set(re.findall(r"^    (\w+)$", out, re.M)) | set(re.findall(r"thread '(\w+)' \(\d+\) panicked", out)))

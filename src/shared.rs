@@ -77,7 +77,7 @@ impl Shared {
         if let Some(detector) = &self.config.starvation {
             let at = Instant::now() + detector.after;
             let me: Weak<dyn Due> = self.me.clone();
-            timer::get().schedule(at, me);
+            timer::schedule(at, me);
         }
     }
 

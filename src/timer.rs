@@ -12,11 +12,15 @@
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
-use std::sync::{OnceLock, Weak};
+#[cfg(not(threadbridge_loom))]
+use std::sync::OnceLock;
+use std::sync::Weak;
 use std::time::Instant;
 
 use crate::fault::drop_quietly;
-use crate::sync::{thread, Condvar, Mutex};
+#[cfg(not(threadbridge_loom))]
+use crate::sync::thread;
+use crate::sync::{Condvar, Mutex};
 
 /// Something the timer calls back at a time.
 pub(crate) trait Due: Send + Sync {
@@ -66,6 +70,7 @@ pub(crate) struct Timer {
 }
 
 impl Timer {
+    #[cfg_attr(threadbridge_loom, allow(dead_code))]
     fn new() -> Self {
         Self {
             queue: Mutex::new(Queue::default()),
@@ -74,7 +79,8 @@ impl Timer {
     }
 
     /// Calls `what` back at `at` (at once if `at` is past).
-    pub(crate) fn schedule(&self, at: Instant, what: Weak<dyn Due>) {
+    #[cfg_attr(threadbridge_loom, allow(dead_code))]
+    fn schedule(&self, at: Instant, what: Weak<dyn Due>) {
         let mut q = self.queue.lock();
         q.seq += 1;
         let seq = q.seq;
@@ -87,6 +93,7 @@ impl Timer {
     }
 
     /// The timer thread's loop: fire what is due, park until the next entry.
+    #[cfg_attr(threadbridge_loom, allow(dead_code))]
     fn serve(&self) {
         let mut q = self.queue.lock();
         loop {
@@ -126,8 +133,22 @@ impl Timer {
     }
 }
 
+/// Calls `what` back at `at`, on the process's timer thread (started on
+/// the first call).
+///
+/// Under loom there is no timer thread (loom has no clock and no statics
+/// across executions): the models fire what they test themselves, and
+/// nothing is scheduled.
+pub(crate) fn schedule(at: Instant, what: Weak<dyn Due>) {
+    #[cfg(not(threadbridge_loom))]
+    get().schedule(at, what);
+    #[cfg(threadbridge_loom)]
+    drop((at, what));
+}
+
 /// The process's timer, its thread started on the first call.
-pub(crate) fn get() -> &'static Timer {
+#[cfg(not(threadbridge_loom))]
+fn get() -> &'static Timer {
     static TIMER: OnceLock<&'static Timer> = OnceLock::new();
     TIMER.get_or_init(|| {
         let timer: &'static Timer = Box::leak(Box::new(Timer::new()));

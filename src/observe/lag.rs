@@ -126,7 +126,7 @@ impl Future for LagProbe {
         register_waker(&mut st.waker, cx.waker());
         drop(st);
         let weak = Arc::downgrade(shared);
-        timer::get().schedule(due, weak);
+        timer::schedule(due, weak);
         Poll::Pending
     }
 }
@@ -205,5 +205,66 @@ impl fmt::Debug for LagMonitor {
             .field("lag", &self.lag())
             .field("overdue", &self.overdue())
             .finish()
+    }
+}
+
+/// loom: the probe's poll, the timer's tick and the last monitor's drop,
+/// in every order. The tick is an event of the model (loom has no clock):
+/// the model calls the probe's `fire`, as the timer thread would.
+#[cfg(all(test, threadbridge_loom))]
+mod loom_models {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Wake, Waker};
+    use std::time::{Duration, Instant};
+
+    use loom::sync::{Condvar, Mutex};
+    use loom::thread;
+
+    use super::lag_probe;
+    use crate::sync::Arc;
+    use crate::timer::Due;
+
+    #[derive(Default)]
+    struct Flag(Mutex<bool>, Condvar);
+
+    impl Flag {
+        fn wait(&self) {
+            let mut woken = self.0.lock().unwrap();
+            while !*woken {
+                woken = self.1.wait(woken).unwrap();
+            }
+            *woken = false;
+        }
+    }
+
+    impl Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            *self.0.lock().unwrap() = true;
+            self.1.notify_all();
+        }
+    }
+
+    /// The probe ends once its last monitor is dropped, and is woken for
+    /// it whatever the order (a lost wake-up leaves the model waiting: a
+    /// loom deadlock); a tick that comes meanwhile wakes it at most once.
+    #[test]
+    fn poll_vs_tick_vs_last_monitor_dropped() {
+        loom::model(|| {
+            let (mut probe, monitor) = lag_probe(Duration::from_nanos(1));
+            let shared = Arc::clone(&probe.shared);
+            let ticker = thread::spawn(move || {
+                let _ = shared.fire(Instant::now());
+            });
+            let dropper = thread::spawn(move || drop(monitor));
+            let flag = std::sync::Arc::new(Flag::default());
+            let waker = Waker::from(flag.clone());
+            let mut cx = Context::from_waker(&waker);
+            while Pin::new(&mut probe).poll(&mut cx) == Poll::Pending {
+                flag.wait();
+            }
+            ticker.join().unwrap();
+            dropper.join().unwrap();
+        });
     }
 }

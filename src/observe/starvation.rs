@@ -102,3 +102,118 @@ fn report(detector: Arc<Detector>, starvation: Starvation) {
         });
     });
 }
+
+/// loom: an episode against the job whose end ends it, and the hook
+/// against the pool lock. The timer's firing is an event of the model
+/// (loom has no clock): the model calls the pool's `fire`, as the timer
+/// thread would; `after` is 1 ns, so a check with jobs waiting on busy
+/// threads always finds them starving.
+#[cfg(all(test, threadbridge_loom))]
+mod loom_models {
+    use std::time::{Duration, Instant};
+
+    use loom::future::block_on;
+    use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use loom::sync::{Condvar, Mutex};
+    use loom::thread;
+
+    use crate::sync::Arc;
+    use crate::timer::Due;
+    use crate::Pool;
+
+    #[derive(Clone, Default)]
+    struct Gate(std::sync::Arc<(Mutex<bool>, Condvar)>);
+
+    impl Gate {
+        fn open(&self) {
+            *self.0 .0.lock().unwrap() = true;
+            self.0 .1.notify_all();
+        }
+        fn waiter(&self) -> impl FnOnce() + Send + 'static {
+            let gate = self.clone();
+            move || {
+                let mut open = gate.0 .0.lock().unwrap();
+                while !*open {
+                    open = gate.0 .1.wait(open).unwrap();
+                }
+            }
+        }
+    }
+
+    /// One call per episode; a job finishing ends it, so the next
+    /// saturation is a new episode; nothing waiting starts none; the hook
+    /// runs outside every lock (it takes the pool lock itself: under it,
+    /// a loom deadlock).
+    #[test]
+    fn an_episode_vs_the_job_that_ends_it() {
+        loom::model(|| {
+            // Snapshots hold two 2 KiB `Timing`s each: more than a loom
+            // thread's default stack, so the model runs on threads (the
+            // pool's worker included) with a bigger one.
+            big_stack(model_body).join().unwrap();
+        });
+    }
+
+    fn big_stack(f: impl FnOnce() + Send + 'static) -> thread::JoinHandle<()> {
+        thread::Builder::new().stack_size(STACK).spawn(f).unwrap()
+    }
+
+    const STACK: usize = 1 << 20;
+
+    fn model_body() {
+        {
+            let calls = std::sync::Arc::new(AtomicUsize::new(0));
+            let slot: std::sync::Arc<std::sync::Mutex<Option<Pool>>> = Default::default();
+            let (c, s) = (calls.clone(), slot.clone());
+            let pool = Pool::builder()
+                .max_threads(1)
+                .stack_size(STACK)
+                .on_starvation(Duration::from_nanos(1), move |_| {
+                    c.fetch_add(1, SeqCst);
+                    if let Some(pool) = s.lock().unwrap().as_ref() {
+                        let _ = pool.stats();
+                    }
+                })
+                .build()
+                .unwrap();
+            *slot.lock().unwrap() = Some(pool.clone());
+            let gate = Gate::default();
+            let held = pool.run(gate.waiter());
+            let queued = pool.run(|| ());
+            let shared = Arc::clone(pool.shared());
+            let timer = big_stack(move || {
+                let _ = shared.fire(Instant::now());
+            });
+            gate.open();
+            timer.join().unwrap();
+            block_on(held);
+            block_on(queued);
+            let first = calls.load(SeqCst);
+            assert!(first <= 1, "one call per episode, got {first}");
+            assert_eq!(pool.stats().starved as usize, first);
+
+            // Saturated again after jobs finished: a new episode.
+            let gate = Gate::default();
+            let held = pool.run(gate.waiter());
+            let queued = pool.run(|| ());
+            while pool.stats().running < 1 {
+                thread::yield_now();
+            }
+            let _ = pool.shared().fire(Instant::now());
+            assert_eq!(
+                calls.load(SeqCst),
+                first + 1,
+                "a finished job ended the episode"
+            );
+            gate.open();
+            block_on(held);
+            block_on(queued);
+
+            // Nothing waits: no episode.
+            let _ = pool.shared().fire(Instant::now());
+            assert_eq!(calls.load(SeqCst), first + 1);
+            slot.lock().unwrap().take();
+            assert!(pool.shutdown_timeout(Duration::from_secs(3600)));
+        }
+    }
+}

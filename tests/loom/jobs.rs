@@ -25,7 +25,13 @@ fn job_runs_once_and_result_arrives_once() {
             Tracked(d)
         });
         let value = block_on(run);
-        assert_eq!(pool.stats().completed, 1, "counted before ready");
+        let stats = pool.stats();
+        assert_eq!(stats.completed, 1, "counted before ready");
+        assert_eq!(
+            (stats.queue_wait.count(), stats.run_time.count()),
+            (1, 1),
+            "timed before ready"
+        );
         drop(value);
         finish(&pool);
         assert_eq!(runs.load(SeqCst), 1);

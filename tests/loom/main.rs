@@ -30,6 +30,9 @@
 //! | `iter`'s read-ahead hand-back | `adapters::iter_restarts_read_ahead_without_losing_an_item` |
 //! | `Unblock`'s job hand-back (read, write, flush, drop) | `adapters::unblock_write_flush_and_into_inner`, `adapters::unblock_dropped_mid_read_ends_its_job`, `adapters::unblock_written_bytes_reach_the_writer_without_a_flush` |
 //! | `Unblock`'s close job | `adapters::unblock_close_drops_the_value_once_and_wakes` |
+//! | starvation episodes vs. the job that ends one; the hook outside the pool lock | `observe::starvation::loom_models::an_episode_vs_the_job_that_ends_it` (in `src/`, `--lib`: it fires the timer by hand) |
+//! | a lag probe's poll vs. its tick vs. its last monitor's drop | `observe::lag::loom_models::poll_vs_tick_vs_last_monitor_dropped` (in `src/`, `--lib`) |
+//! | `Timing` recording vs. a snapshot | recorded under the pool lock with the counters, so every model that checks `stats()` after a job covers it |
 #![cfg(threadbridge_loom)]
 
 use std::future::Future;
