@@ -4,6 +4,8 @@
 //! serve a single job and a burst, its stats must be exact, no job may run
 //! twice or be lost, and `shutdown_timeout` must return true.
 
+mod adapters;
+#[path = "../common/mod.rs"]
 mod common;
 
 use std::future::Future;
@@ -41,6 +43,15 @@ struct Outcomes {
     completed: u64,
     panicked: u64,
     cancelled: u64,
+}
+
+/// The totals a scenario expects it added.
+fn outcomes(completed: u64, panicked: u64, cancelled: u64) -> Outcomes {
+    Outcomes {
+        completed,
+        panicked,
+        cancelled,
+    }
 }
 
 /// The pool (2 threads, a quiet `on_panic`), and a limiter of 1 on it or
@@ -242,10 +253,7 @@ fn a_waker_that_panics_when_a_worker_wakes_it() {
         });
         held.await;
         assert_eq!(next.await, 1);
-        Outcomes {
-            completed: 2,
-            ..Outcomes::default()
-        }
+        outcomes(2, 0, 0)
     });
 }
 
@@ -289,10 +297,7 @@ fn the_async_books_executor_gone_while_its_job_runs() {
         drop((waker, receiver));
         gate.open();
         wait_until("the worker woke the task", || task.woken.load(SeqCst));
-        Outcomes {
-            completed: 1,
-            ..Outcomes::default()
-        }
+        outcomes(1, 0, 0)
     });
 }
 
@@ -312,10 +317,7 @@ fn a_waker_whose_drop_panics_on_a_worker() {
             dropped.load(SeqCst)
         });
         run.await;
-        Outcomes {
-            completed: 1,
-            ..Outcomes::default()
-        }
+        outcomes(1, 0, 0)
     });
 }
 
@@ -358,10 +360,7 @@ fn a_result_whose_drop_panics_with_nobody_awaiting_it() {
         started.wait();
         drop(run);
         gate.open();
-        Outcomes {
-            completed: 2,
-            ..Outcomes::default()
-        }
+        outcomes(2, 0, 0)
     });
 }
 
@@ -387,11 +386,7 @@ fn a_closure_whose_drop_panics_when_its_run_is_dropped_before_it_starts() {
         for run in held {
             run.await;
         }
-        Outcomes {
-            completed: busy as u64,
-            cancelled: 1,
-            ..Outcomes::default()
-        }
+        outcomes(busy as u64, 0, 1)
     });
 }
 
@@ -414,10 +409,7 @@ fn a_panicking_job_nobody_awaits_and_a_panicking_on_panic_hook() {
                 common::block_on(site.run(|| panic!("awaited")))
             });
             assert!(awaited.contains("awaited"), "{awaited}");
-            let outcomes = Outcomes {
-                panicked: 2,
-                ..Outcomes::default()
-            };
+            let outcomes = outcomes(0, 2, 0);
             assert_still_serves(Executor::FuturesBlockOn, &site, before, outcomes);
         });
     }
@@ -448,96 +440,8 @@ fn hooks_and_thread_names_that_panic() {
             );
             // Threads that expire run the stop hook; the pool starts others.
             wait_stats(&site.pool, "the idle thread expired", |s| s.threads == 0);
-            let outcomes = Outcomes {
-                completed: 1,
-                ..Outcomes::default()
-            };
+            let outcomes = outcomes(1, 0, 0);
             assert_still_serves(TWO_EXECUTORS[1], &site, before, outcomes);
         });
     }
-}
-
-#[test]
-fn an_iterator_whose_next_and_drop_panic() {
-    struct Hostile(u32);
-    impl Iterator for Hostile {
-        type Item = u32;
-        fn next(&mut self) -> Option<u32> {
-            self.0 += 1;
-            if self.0 > 3 {
-                panic!("a hostile next");
-            }
-            Some(self.0)
-        }
-    }
-    impl Drop for Hostile {
-        fn drop(&mut self) {
-            panic!("a hostile iterator drop");
-        }
-    }
-    after_each(|site| async move {
-        let pool = site.pool.clone();
-        let before = pool.stats();
-        let mut items = Vec::new();
-        let mut stream = pool.iter_with_capacity(1, Hostile(0));
-        let caught = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
-            while let Some(item) = stream.next().await {
-                items.push(item);
-            }
-        }))
-        .await;
-        let payload = caught.expect_err("the iterator's panic resumes in the stream");
-        assert_eq!(panic_message(&*payload), "a hostile next");
-        assert_eq!(items, [1, 2, 3], "the items before the panic are yielded");
-        drop(stream);
-        // How many jobs fetched the three items depends on how fast the
-        // stream drains them; the last one, and only it, panicked.
-        let after = settled(&site);
-        assert_eq!(after.panicked - before.panicked, 1);
-        let completed = after.completed - before.completed;
-        assert!(completed <= 3, "{completed} jobs fetched 3 items");
-        Outcomes {
-            completed,
-            panicked: 1,
-            ..Outcomes::default()
-        }
-    });
-}
-
-#[test]
-fn an_unblock_whose_inner_reader_and_drop_panic() {
-    struct Hostile(bool);
-    impl Read for Hostile {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.0 {
-                panic!("a hostile read");
-            }
-            self.0 = true;
-            buf[0] = 42;
-            Ok(1)
-        }
-    }
-    impl Drop for Hostile {
-        fn drop(&mut self) {
-            panic!("a hostile reader drop");
-        }
-    }
-    after_each(|site| async move {
-        let mut reader = Unblock::with_pool(&site.pool, 16, Hostile(false));
-        let mut out = Vec::new();
-        let caught = futures::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(
-            reader.read_to_end(&mut out),
-        ))
-        .await;
-        let payload = caught.expect_err("the reader's panic resumes in the read");
-        assert_eq!(panic_message(&*payload), "a hostile read");
-        assert_eq!(out, [42], "the byte before the panic was read");
-        let err = reader.read(&mut [0; 4]).await.unwrap_err();
-        assert!(err.to_string().contains("gone"), "{err}");
-        drop(reader);
-        Outcomes {
-            panicked: 1,
-            ..Outcomes::default()
-        }
-    });
 }
