@@ -18,6 +18,14 @@ use threadbridge::{Pool, Starvation};
 
 const AFTER: Duration = Duration::from_millis(30);
 
+/// tokio (both flavours), smol and `futures`' executor.
+const FOUR: &[Executor] = &[
+    Executor::TokioCurrentThread,
+    Executor::TokioMultiThread,
+    Executor::SmolBlockOn,
+    Executor::FuturesBlockOn,
+];
+
 type Seen = Arc<Mutex<Vec<(Starvation, Option<String>)>>>;
 
 /// A pool of `threads` whose detector records every call (and the name of
@@ -47,7 +55,7 @@ fn calls(seen: &Seen) -> usize {
 
 #[test]
 fn a_pool_whose_threads_are_all_held_starves_once_per_episode() {
-    on_executors(TWO, |_| async {
+    on_executors(FOUR, |_| async {
         let (pool, seen) = watched(2);
         let gate = Gate::new();
         let held = occupy(&pool, 2, &gate);
@@ -69,7 +77,8 @@ fn a_pool_whose_threads_are_all_held_starves_once_per_episode() {
             !thread.starts_with("worker-"),
             "never on a worker: {thread}"
         );
-        release(&gate, held);
+        gate.open();
+        futures::future::join_all(held).await;
         assert_eq!(queued.await, 5);
         assert_eq!(pool.stats().starved, 1);
         // A new episode after the first ended.
@@ -77,7 +86,8 @@ fn a_pool_whose_threads_are_all_held_starves_once_per_episode() {
         let held = occupy(&pool, 2, &gate);
         let queued = pool.run(|| 6);
         wait_until("a second episode", || calls(&seen) == 2);
-        release(&gate, held);
+        gate.open();
+        futures::future::join_all(held).await;
         assert_eq!(queued.await, 6);
         assert_eq!(pool.stats().starved, 2);
         assert!(pool.shutdown_timeout(DEADLINE));
@@ -102,7 +112,8 @@ fn a_limiter_whose_tokens_are_all_held_starves_while_the_pool_does_not() {
         assert_eq!((lim.limit, lim.running, lim.waiting), (2, 2, 1));
         assert!(starvation.oldest_wait >= AFTER);
         assert!(starvation.stats.idle_threads + starvation.stats.threads <= 8);
-        release(&gate, held);
+        gate.open();
+        futures::future::join_all(held).await;
         assert_eq!(waiting.await, 7);
         assert_eq!(pool.stats().starved, 1);
     });

@@ -210,3 +210,39 @@ fn a_job_dropped_before_it_starts_releases_the_span() {
         assert!(recorder.event("must not run").is_none());
     });
 }
+
+/// `on_starvation` with the feature: a `WARN` event says the same as the
+/// hook. It is emitted on the crate's hook thread, which no task's
+/// subscriber reaches, so it goes to the global one.
+#[test]
+fn a_starvation_episode_is_a_warn_event() {
+    static GLOBAL: std::sync::OnceLock<Recorder> = std::sync::OnceLock::new();
+    let recorder = GLOBAL.get_or_init(|| {
+        let recorder = Recorder::default();
+        tracing::dispatcher::set_global_default(recorder.dispatch())
+            .expect("no other test sets the global subscriber");
+        recorder
+    });
+    guard(move || {
+        let pool = threadbridge::Pool::builder()
+            .max_threads(1)
+            .on_starvation(std::time::Duration::from_millis(20), |_| {})
+            .build()
+            .unwrap();
+        let gate = Gate::new();
+        let held = hold_only_thread(&pool, &gate);
+        let queued = pool.run(|| ());
+        wait_until("a WARN event about starvation", || {
+            recorder
+                .events
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|e| e.message.contains("starvation"))
+        });
+        gate.open();
+        block_on(held);
+        block_on(queued);
+        assert_eq!(pool.stats().starved, 1);
+    });
+}
