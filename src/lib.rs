@@ -205,6 +205,7 @@ pub use iter::{Iter, DEFAULT_ITER_CAPACITY};
 pub use limiter::Limiter;
 pub use observe::lag::{lag_probe, LagMonitor, LagProbe};
 pub use observe::timing::Timing;
+pub use observe::watch::{on_slow_poll, watch, SlowPoll, SlowPollWatch, Watched};
 pub use pool::Pool;
 pub use run::Run;
 pub use shutdown::Shutdown;

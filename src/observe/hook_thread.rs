@@ -37,8 +37,19 @@ fn get() -> &'static Hooks {
     })
 }
 
+std::thread_local! {
+    /// Set on the hook thread.
+    static ON_HOOK_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is the hook thread (a hook calling back).
+pub(crate) fn is_current() -> bool {
+    ON_HOOK_THREAD.try_with(|on| on.get()).unwrap_or(false)
+}
+
 #[cfg_attr(threadbridge_loom, allow(dead_code))]
 fn serve(hooks: &Hooks) {
+    ON_HOOK_THREAD.with(|on| on.set(true));
     let mut queue = hooks.queue.lock();
     loop {
         match queue.pop_front() {

@@ -5,8 +5,11 @@
 //!   are stamped with (a leaf: the pool's state records into it);
 //! - [`lag`]: [`lag_probe`](crate::lag_probe), an executor's own lag;
 //! - [`starvation`]: the check behind `Builder::on_starvation`;
+//! - [`watch`]: [`watch`](crate::watch) and
+//!   [`on_slow_poll`](crate::on_slow_poll), naming the future that blocks;
 //! - [`hook_thread`]: where the observers' user hooks run.
 pub(crate) mod hook_thread;
 pub(crate) mod lag;
 pub(crate) mod starvation;
 pub(crate) mod timing;
+pub(crate) mod watch;
