@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use threadbridge::Pool;
+use threadbridge::{watch, Pool};
 
 /// What a handler needs: the blocking HTTP client, where to call, and the
 /// pool that runs the offloaded calls.
@@ -57,7 +57,14 @@ pub async fn handle(
         // handler. The executor's only thread sits in `call_upstream` until
         // the upstream answers, and every other connection — `/health`
         // included — waits with it. FastAPI's `async def` + `requests.get`.
-        "/inline" => app.call_upstream(),
+        //
+        // `watch` names it: a poll of it that blocks this thread past the
+        // demo's `on_slow_poll` threshold is reported, with this line.
+        "/inline" => {
+            watch(async { app.call_upstream() })
+                .name("GET /inline")
+                .await
+        }
 
         // The fix: the same call on a pool thread; this task awaits it, and
         // the executor serves everyone else meanwhile. With the global pool
@@ -65,7 +72,9 @@ pub async fn handle(
         // here, so the demo can print what it did.
         "/offloaded" => {
             let job = Arc::clone(&app);
-            app.pool.run(move || job.call_upstream()).await
+            watch(app.pool.run(move || job.call_upstream()))
+                .name("GET /offloaded")
+                .await
         }
 
         _ => return Ok(reply(StatusCode::NOT_FOUND, "not found\n".into())),

@@ -171,6 +171,10 @@ const LAG_EVERY: Duration = Duration::from_millis(5);
 /// `on_starvation` calls it an episode.
 const STARVED_AFTER: Duration = Duration::from_millis(100);
 
+/// How long a watched poll may block its executor thread before
+/// `on_slow_poll` names it.
+const SLOW_POLL: Duration = Duration::from_millis(50);
+
 /// Starts the app's server on one executor.
 type Start = fn(Arc<App>, LagProbe) -> io::Result<Server>;
 
@@ -223,6 +227,23 @@ threads, queued: the pool's peaks, sampled every ms; completed: jobs the pool ra
         probes = load.probes(),
     );
 
+    // Naming the culprit: every watched poll that blocks its executor
+    // thread for SLOW_POLL is reported while it blocks, then when it
+    // returns. The first few lines of each run are printed.
+    let slow_lines = Arc::new(AtomicUsize::new(0));
+    let counted = slow_lines.clone();
+    let _slow_polls = threadbridge::on_slow_poll(SLOW_POLL, move |p| {
+        if counted.fetch_add(1, Ordering::Relaxed) < 2 {
+            println!(
+                "  on_slow_poll: {} at {} blocked thread {} for {}{}",
+                p.name.unwrap_or("a future"),
+                p.location,
+                p.thread.as_deref().unwrap_or("?"),
+                report::ms(p.elapsed),
+                if p.finished { "" } else { " and counting" }
+            );
+        }
+    });
     let mut failures = Vec::new();
     let mut outcomes = Vec::new();
     for (executor, start) in EXECUTORS {
@@ -250,8 +271,19 @@ threads, queued: the pool's peaks, sampled every ms; completed: jobs the pool ra
         let (probe, monitor) = threadbridge::lag_probe(LAG_EVERY);
         let server =
             start(Arc::new(App::new(url.clone(), pool.clone())), probe).expect("start the server");
+        slow_lines.store(0, Ordering::Relaxed);
         let inline = load::drive(server.addr, "/inline", &load, &pool, &monitor);
+        let slow_inline = slow_lines.swap(0, Ordering::Relaxed);
         let offloaded = load::drive(server.addr, "/offloaded", &load, &pool, &monitor);
+        let slow_offloaded = slow_lines.swap(0, Ordering::Relaxed);
+        println!(
+            "  slow polls reported: {slow_inline} while /inline ran, {slow_offloaded} while /offloaded ran"
+        );
+        if slow_inline == 0 || slow_offloaded != 0 {
+            failures.push(format!(
+                "{executor}: on_slow_poll named {slow_inline} inline and {slow_offloaded} offloaded polls"
+            ));
+        }
         server.stop();
         report::table(executor, &config.describe(), &inline, &offloaded);
         failures.extend(report::check(executor, config.threads, &inline, &offloaded));
