@@ -75,6 +75,7 @@ pub fn watch<F: Future>(fut: F) -> Watched<F> {
             location: Location::caller(),
             name: None,
         },
+        index: None,
         #[cfg(feature = "tracing")]
         span: tracing::Span::current(),
     }
@@ -85,6 +86,9 @@ pub fn watch<F: Future>(fut: F) -> Watched<F> {
 pub struct Watched<F> {
     fut: Pin<Box<F>>,
     site: Site,
+    /// The site's index in the slot of the thread that last polled it:
+    /// (that slot, index), so a poll on the same thread looks nothing up.
+    index: Option<(usize, u32)>,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
 }
@@ -105,6 +109,7 @@ impl<F> Watched<F> {
     /// ```
     pub fn name(mut self, name: &'static str) -> Self {
         self.site.name = Some(name);
+        self.index = None;
         self
     }
 }
@@ -119,15 +124,15 @@ impl<F: Future> Future for Watched<F> {
             return self.fut.as_mut().poll(cx);
         }
         let this = &mut *self;
-        let frame = local::begin(this.site);
+        let frame = local::begin(this.site, &mut this.index);
         let poll = this.fut.as_mut().poll(cx);
-        let (slot, elapsed, outer) = local::end(frame);
+        let (elapsed, outer) = local::end(frame);
         // ORDERING: the least threshold, a hint for the fast path.
         if elapsed >= reg.least.load(Ordering::Relaxed) {
             let site = this.site;
             #[cfg(feature = "tracing")]
             let span = this.span.clone();
-            finished(&slot, frame, outer, site, elapsed, move |report| {
+            finished(&local::slot(), frame, outer, site, elapsed, move |report| {
                 #[cfg(feature = "tracing")]
                 span.in_scope(|| warn(report));
                 #[cfg(not(feature = "tracing"))]
@@ -430,14 +435,16 @@ impl Slot {
             start: 0,
             site: 0,
         });
-        // ORDERING: the seqlock's writer side: odd version, then (Release
-        // fence) the data, then the even version with Release.
-        self.version.fetch_add(1, O::Relaxed);
+        // ORDERING: the seqlock's writer side (only the owning thread
+        // writes, so plain stores): odd version, then (Release fence) the
+        // data, then the even version with Release.
+        let version = self.version.load(O::Relaxed);
+        self.version.store(version + 1, O::Relaxed);
         fence(O::Release);
         self.id.store(f.id, O::Relaxed);
         self.start.store(f.start, O::Relaxed);
         self.site.store(f.site, O::Relaxed);
-        self.version.fetch_add(1, O::Release);
+        self.version.store(version + 2, O::Release);
     }
 
     /// The running poll, if a consistent one can be read.
@@ -512,21 +519,36 @@ mod local {
         })
     }
 
-    /// A watched poll of `site` starts on this thread.
-    pub(super) fn begin(site: Site) -> Frame {
+    /// This thread's slot (for a report: off the fast path).
+    pub(super) fn slot() -> std::sync::Arc<Slot> {
+        with(|local| local.slot.clone())
+    }
+
+    /// A watched poll of `site` starts on this thread; `cached` is the
+    /// future's memo of its site's index in the slot of the thread that
+    /// polled it last.
+    pub(super) fn begin(site: Site, cached: &mut Option<(usize, u32)>) -> Frame {
         with(|local| {
-            let key = (
-                site.location as *const _ as usize,
-                site.name.map_or(0, |n| n.as_ptr() as usize),
-            );
-            let index = match local.known.get(&key) {
-                Some(&index) => index,
-                None => {
-                    let mut sites = local.slot.sites.lock();
-                    sites.push(site);
-                    let index = (sites.len() - 1) as u32;
-                    drop(sites);
-                    local.known.insert(key, index);
+            let me = std::sync::Arc::as_ptr(&local.slot) as usize;
+            let index = match *cached {
+                Some((slot, index)) if slot == me => index,
+                _ => {
+                    let key = (
+                        site.location as *const _ as usize,
+                        site.name.map_or(0, |n| n.as_ptr() as usize),
+                    );
+                    let index = match local.known.get(&key) {
+                        Some(&index) => index,
+                        None => {
+                            let mut sites = local.slot.sites.lock();
+                            sites.push(site);
+                            let index = (sites.len() - 1) as u32;
+                            drop(sites);
+                            local.known.insert(key, index);
+                            index
+                        }
+                    };
+                    *cached = Some((me, index));
                     index
                 }
             };
@@ -543,14 +565,14 @@ mod local {
     }
 
     /// The poll of `frame` returned: the outer one (if any) shows again.
-    /// Returns the slot, how long the poll took, and the outer frame.
-    pub(super) fn end(frame: Frame) -> (std::sync::Arc<Slot>, u64, Option<Frame>) {
+    /// Returns how long the poll took, and the outer frame.
+    pub(super) fn end(frame: Frame) -> (u64, Option<Frame>) {
         let end = now_ns();
         with(|local| {
             local.frames.pop();
             let outer = local.frames.last().copied();
             local.slot.publish(outer);
-            (local.slot.clone(), end.saturating_sub(frame.start), outer)
+            (end.saturating_sub(frame.start), outer)
         })
     }
 }
