@@ -182,7 +182,9 @@ impl Event {
 
 #[cfg(not(threadbridge_loom))]
 mod thread_imp {
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use std::sync::atomic::{
+        fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+    };
     pub(crate) use std::sync::Arc;
     pub(crate) use std::thread;
     pub(crate) use std::thread_local;
@@ -190,7 +192,9 @@ mod thread_imp {
 
 #[cfg(threadbridge_loom)]
 mod thread_imp {
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+    pub(crate) use loom::sync::atomic::{
+        fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
+    };
     // loom's Arc cannot be coerced to `Arc<dyn Trait>`; reference counts
     // are not a protocol of ours, so std's Arc serves in every build.
     pub(crate) use loom::thread;

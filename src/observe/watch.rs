@@ -24,13 +24,15 @@ use std::fmt;
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::{OnceLock, Weak};
+#[cfg(not(threadbridge_loom))]
+use std::sync::OnceLock;
+use std::sync::Weak;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::observe::hook_thread;
 use crate::observe::timing::now_ns;
-use crate::sync::{Arc, AtomicBool, AtomicU32, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 use crate::timer::{self, Due};
 
 /// How often the timer thread scans the polling threads while a watch is
@@ -378,23 +380,39 @@ struct Registry {
     live: AtomicUsize,
     /// The least threshold of the live watches (`u64::MAX` with none): a
     /// poll shorter than it takes no lock.
-    least: std::sync::atomic::AtomicU64,
+    least: AtomicU64,
     /// The scanner is scheduled on the timer.
     scanning: AtomicBool,
     slots: Mutex<Vec<Weak<Slot>>>,
     scanner: std::sync::Arc<Scanner>,
 }
 
-fn registry() -> &'static Registry {
-    static REGISTRY: OnceLock<Registry> = OnceLock::new();
-    REGISTRY.get_or_init(|| Registry {
+fn new_registry() -> Registry {
+    Registry {
         watches: Mutex::new(Vec::new()),
         live: AtomicUsize::new(0),
-        least: std::sync::atomic::AtomicU64::new(u64::MAX),
+        least: AtomicU64::new(u64::MAX),
         scanning: AtomicBool::new(false),
         slots: Mutex::new(Vec::new()),
         scanner: std::sync::Arc::new(Scanner),
-    })
+    }
+}
+
+#[cfg(not(threadbridge_loom))]
+fn registry() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(new_registry)
+}
+
+// Under loom, one registry per execution of a model.
+#[cfg(threadbridge_loom)]
+loom::lazy_static! {
+    static ref REGISTRY: Registry = new_registry();
+}
+
+#[cfg(threadbridge_loom)]
+fn registry() -> &'static Registry {
+    &REGISTRY
 }
 
 impl Registry {
@@ -413,9 +431,9 @@ impl Registry {
 /// (`version` odd while the owning thread rewrites the frame) over the
 /// poll's id (0: none), start and site.
 struct Slot {
-    version: std::sync::atomic::AtomicU64,
-    id: std::sync::atomic::AtomicU64,
-    start: std::sync::atomic::AtomicU64,
+    version: AtomicU64,
+    id: AtomicU64,
+    start: AtomicU64,
     site: AtomicU32,
     /// The sites this thread's polls have had, by index (pushed by the
     /// owning thread when it meets a new one; read by the scanner).
@@ -429,7 +447,7 @@ struct Slot {
 impl Slot {
     /// Publishes `frame` (or no poll, with id 0).
     fn publish(&self, frame: Option<Frame>) {
-        use std::sync::atomic::{fence, Ordering as O};
+        use crate::sync::{fence, Ordering as O};
         let f = frame.unwrap_or(Frame {
             id: 0,
             start: 0,
@@ -449,7 +467,7 @@ impl Slot {
 
     /// The running poll, if a consistent one can be read.
     fn read(&self) -> Option<Frame> {
-        use std::sync::atomic::{fence, Ordering as O};
+        use crate::sync::{fence, Ordering as O};
         // ORDERING: the seqlock's reader side (Acquire version, data,
         // Acquire fence, version again).
         let v1 = self.version.load(O::Acquire);
@@ -487,8 +505,14 @@ mod local {
         next_id: u64,
     }
 
-    thread_local! {
+    #[cfg(not(threadbridge_loom))]
+    std::thread_local! {
         static LOCAL: RefCell<Option<Local>> = const { RefCell::new(None) };
+    }
+
+    #[cfg(threadbridge_loom)]
+    loom::thread_local! {
+        static LOCAL: RefCell<Option<Local>> = RefCell::new(None);
     }
 
     fn with<R>(f: impl FnOnce(&mut Local) -> R) -> R {
@@ -627,5 +651,137 @@ impl Due for Scanner {
             }
         }
         Some(now + SCAN)
+    }
+}
+
+/// loom: a watched poll against the timer's scan, and a watch dropped
+/// while it is being reported to. Under loom there is no timer thread and
+/// the hook runs inline: the models call the scanner themselves, as the
+/// timer thread would. loom has no clock; a 1 ns threshold makes every
+/// poll slow.
+#[cfg(all(test, threadbridge_loom))]
+mod loom_models {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::{Duration, Instant};
+
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use loom::sync::{Condvar, Mutex};
+    use loom::thread;
+
+    use super::{on_slow_poll, registry, watch};
+    use crate::timer::Due;
+
+    const SLOW: Duration = Duration::from_nanos(1);
+
+    fn scan() {
+        let _ = registry().scanner.fire(Instant::now());
+    }
+
+    fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+        let waker = futures::task::noop_waker();
+        Pin::new(fut).poll(&mut Context::from_waker(&waker))
+    }
+
+    #[derive(Clone, Default)]
+    struct Gate(std::sync::Arc<(Mutex<bool>, Condvar)>);
+
+    impl Gate {
+        fn open(&self) {
+            *self.0 .0.lock().unwrap() = true;
+            self.0 .1.notify_all();
+        }
+        fn wait(&self) {
+            let mut open = self.0 .0.lock().unwrap();
+            while !*open {
+                open = self.0 .1.wait(open).unwrap();
+            }
+        }
+    }
+
+    /// A poll racing a scan: at most one report while it runs, exactly one
+    /// when it returns; and once it returned (its thread still alive), a
+    /// scan reports nothing more of it.
+    #[test]
+    fn a_poll_vs_the_scan() {
+        loom::model(|| {
+            let running = std::sync::Arc::new(AtomicUsize::new(0));
+            let finished = std::sync::Arc::new(AtomicUsize::new(0));
+            let (r, f) = (running.clone(), finished.clone());
+            let watch_handle = on_slow_poll(SLOW, move |report| {
+                if report.finished { &f } else { &r }.fetch_add(1, SeqCst);
+            });
+            let (polled, stay) = (Gate::default(), Gate::default());
+            let poller = {
+                let (polled, stay) = (polled.clone(), stay.clone());
+                thread::spawn(move || {
+                    let mut fut = watch(std::future::ready(1)).name("fast");
+                    assert_eq!(poll_once(&mut fut), Poll::Ready(1));
+                    polled.open();
+                    stay.wait();
+                })
+            };
+            let scanner = thread::spawn(scan);
+            scanner.join().unwrap();
+            polled.wait();
+            let seen = running.load(SeqCst);
+            assert!(seen <= 1, "reported running {seen} times");
+            assert_eq!(finished.load(SeqCst), 1, "reported once when it returned");
+            // The poll is over, its thread alive: nothing more to report.
+            scan();
+            assert_eq!(
+                running.load(SeqCst),
+                seen,
+                "a poll that returned is not running"
+            );
+            stay.open();
+            poller.join().unwrap();
+            // Its thread has exited: its slot is gone from the scan.
+            scan();
+            assert_eq!(running.load(SeqCst), seen);
+            drop(watch_handle);
+        });
+    }
+
+    /// A watch dropped while the scan reports a running poll to it: once
+    /// the drop returned, no call of its hook starts.
+    #[test]
+    fn a_watch_dropped_while_reported_to() {
+        loom::model(|| {
+            let dropped = std::sync::Arc::new(AtomicBool::new(false));
+            let late = std::sync::Arc::new(AtomicBool::new(false));
+            let (d, l) = (dropped.clone(), late.clone());
+            // (A panic in a hook is caught: the hook records instead.)
+            let watch_handle = on_slow_poll(SLOW, move |_| {
+                if d.load(SeqCst) {
+                    l.store(true, SeqCst);
+                }
+            });
+            let (inside, release) = (Gate::default(), Gate::default());
+            let poller = {
+                let (inside, release) = (inside.clone(), release.clone());
+                thread::spawn(move || {
+                    let mut fut = watch(std::future::poll_fn(move |_| {
+                        inside.open();
+                        release.wait(); // blocks inside the watched poll
+                        Poll::Ready(())
+                    }))
+                    .name("blocking");
+                    let _ = poll_once(&mut fut);
+                })
+            };
+            inside.wait();
+            let scanner = thread::spawn(scan);
+            drop(watch_handle);
+            dropped.store(true, SeqCst);
+            scanner.join().unwrap();
+            release.open();
+            poller.join().unwrap();
+            assert!(
+                !late.load(SeqCst),
+                "a hook call started after its watch was dropped"
+            );
+        });
     }
 }

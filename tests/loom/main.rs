@@ -32,6 +32,8 @@
 //! | `Unblock`'s close job | `adapters::unblock_close_drops_the_value_once_and_wakes` |
 //! | starvation episodes vs. the job that ends one; the hook outside the pool lock | `observe::starvation::loom_models::an_episode_vs_the_job_that_ends_it` (in `src/`, `--lib`: it fires the timer by hand) |
 //! | a lag probe's poll vs. its tick vs. its last monitor's drop | `observe::lag::loom_models::poll_vs_tick_vs_last_monitor_dropped` (in `src/`, `--lib`) |
+//! | a watched poll vs. the slow-poll scan (at most one report while it runs, one when it returns, none after, none for an exited thread) | `observe::watch::loom_models::a_poll_vs_the_scan` (in `src/`, `--lib`) |
+//! | a `SlowPollWatch` dropped while the scan reports to it | `observe::watch::loom_models::a_watch_dropped_while_reported_to` (in `src/`, `--lib`) |
 //! | `Timing` recording vs. a snapshot | recorded under the pool lock with the counters, so every model that checks `stats()` after a job covers it |
 #![cfg(threadbridge_loom)]
 
