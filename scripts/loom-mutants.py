@@ -4,6 +4,7 @@ suite catches each: the models are only worth what they can fail on.
 
     python3 scripts/loom-mutants.py            # every mutation
     python3 scripts/loom-mutants.py M2 M5      # some
+    python3 scripts/loom-mutants.py --check    # patterns only (CI runs this)
 
 Each mutation is applied to the working tree, the loom suite is run
 (release, LOOM_MAX_PREEMPTIONS=2), and the file is restored. Prints a table
@@ -128,7 +129,22 @@ def run_suite():
     kind = "deadlock" if "deadlock" in out else "assertion"
     return f"caught: {kind} in {', '.join(failed) or '(aborted)'}"
 
+def check():
+    """--check: every mutant's pattern stands exactly once in its file (no
+    suite is run): a mutant that went stale when its code moved fails CI
+    instead of being skipped."""
+    stale = []
+    for name, what, path, *edits in MUTANTS:
+        edits = edits[0] if isinstance(edits[0], list) else [tuple(edits)]
+        text = open(path).read()
+        if any(text.count(old) != 1 for old, _ in edits):
+            stale.append(name)
+    print(f"{len(MUTANTS)} mutants, stale: {', '.join(stale) or 'none'}")
+    sys.exit(1 if stale else 0)
+
 def main():
+    if sys.argv[1:] == ["--check"]:
+        check()
     want = set(sys.argv[1:])
     survived = False
     rows = []
