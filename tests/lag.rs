@@ -16,7 +16,7 @@ use common::*;
 use threadbridge::{lag_probe, LagMonitor};
 
 const EVERY: Duration = Duration::from_millis(5);
-const BLOCK: Duration = Duration::from_millis(60);
+const BLOCK: Duration = Duration::from_millis(200);
 
 /// Lets the probe tick a few times, then blocks this executor thread for
 /// `BLOCK` while another thread watches `overdue`, then lets it tick again.
