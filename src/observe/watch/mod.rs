@@ -173,9 +173,12 @@ impl<F> fmt::Debug for Watched<F> {
 /// `threshold` plus a few milliseconds of its start), and once when it
 /// returns. Several watches may live at once, each with its own reports.
 /// `f` runs on a thread of the crate's own, never on the polling thread
-/// and never under a lock; with the `tracing` feature a `WARN` event, in
-/// the watched future's span, says the same. A hook that panics is
-/// reported once and stays installed.
+/// and never under a lock. With the `tracing` feature a `WARN` event says
+/// the same: the report of a returned poll in the watched future's span
+/// (emitted on the polling thread); the report of a poll still running
+/// from the timer thread, outside that span (the span lives with the
+/// future, which the polling thread holds). A hook that panics is reported
+/// once and stays installed.
 ///
 /// Reports stop when the returned [`SlowPollWatch`] is dropped: once its
 /// drop returns, no call of `f` starts.
