@@ -108,7 +108,8 @@
 //!   submitted — where `run` was *called*, not where the `Run` is polled —
 //!   and its events go to that thread's subscriber, even a task-scoped one.
 //!   The span stays open while the job waits and runs, and is released
-//!   when the job ends or is dropped before it starts.
+//!   when the job ends or is dropped before it starts. The observers speak
+//!   too: a starvation episode and a slow poll are `WARN` events.
 //!
 //! ```
 //! # #[cfg(feature = "tracing")]
