@@ -215,35 +215,15 @@ impl fmt::Debug for LagMonitor {
 mod loom_models {
     use std::future::Future;
     use std::pin::Pin;
-    use std::task::{Context, Poll, Wake, Waker};
+    use std::task::{Context, Poll, Waker};
     use std::time::{Duration, Instant};
 
-    use loom::sync::{Condvar, Mutex};
     use loom::thread;
 
     use super::lag_probe;
+    use crate::observe::loom_support::Flag;
     use crate::sync::Arc;
     use crate::timer::Due;
-
-    #[derive(Default)]
-    struct Flag(Mutex<bool>, Condvar);
-
-    impl Flag {
-        fn wait(&self) {
-            let mut woken = self.0.lock().unwrap();
-            while !*woken {
-                woken = self.1.wait(woken).unwrap();
-            }
-            *woken = false;
-        }
-    }
-
-    impl Wake for Flag {
-        fn wake(self: std::sync::Arc<Self>) {
-            *self.0.lock().unwrap() = true;
-            self.1.notify_all();
-        }
-    }
 
     /// The probe ends once its last monitor is dropped, and is woken for
     /// it whatever the order (a lost wake-up leaves the model waiting: a

@@ -10,6 +10,8 @@
 //! - [`hook_thread`]: where the observers' user hooks run.
 pub(crate) mod hook_thread;
 pub(crate) mod lag;
+#[cfg(all(test, threadbridge_loom))]
+mod loom_support;
 pub(crate) mod starvation;
 pub(crate) mod timing;
 pub(crate) mod watch;

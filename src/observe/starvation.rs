@@ -114,31 +114,12 @@ mod loom_models {
 
     use loom::future::block_on;
     use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-    use loom::sync::{Condvar, Mutex};
     use loom::thread;
 
+    use crate::observe::loom_support::Gate;
     use crate::sync::Arc;
     use crate::timer::Due;
     use crate::Pool;
-
-    #[derive(Clone, Default)]
-    struct Gate(std::sync::Arc<(Mutex<bool>, Condvar)>);
-
-    impl Gate {
-        fn open(&self) {
-            *self.0 .0.lock().unwrap() = true;
-            self.0 .1.notify_all();
-        }
-        fn waiter(&self) -> impl FnOnce() + Send + 'static {
-            let gate = self.clone();
-            move || {
-                let mut open = gate.0 .0.lock().unwrap();
-                while !*open {
-                    open = gate.0 .1.wait(open).unwrap();
-                }
-            }
-        }
-    }
 
     /// One call per episode; a job finishing ends it, so the next
     /// saturation is a new episode; nothing waiting starts none; the hook

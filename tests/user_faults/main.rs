@@ -236,8 +236,7 @@ fn a_waker_that_panics_when_a_worker_wakes_it() {
         // The job's Run waits with a hostile waker; the worker that finishes
         // the job wakes it (and, with a limiter, hands the token on).
         let gate = Gate::new();
-        let g = gate.clone();
-        let mut held = site.run(move || g.wait());
+        let mut held = site.run(gate.waiter());
         let g = gate.clone();
         let mut next = site.run(move || {
             g.wait();
@@ -276,8 +275,7 @@ fn the_async_books_executor_gone_while_its_job_runs() {
     }
     after_each(|site| async move {
         let gate = Gate::new();
-        let g = gate.clone();
-        let run = site.run(move || g.wait());
+        let run = site.run(gate.waiter());
         let (sender, receiver) = sync_channel(10);
         let task = Arc::new(Task {
             future: Mutex::new(Some(Box::pin(run))),
@@ -305,8 +303,7 @@ fn the_async_books_executor_gone_while_its_job_runs() {
 fn a_waker_whose_drop_panics_on_a_worker() {
     after_each(|site| async move {
         let gate = Gate::new();
-        let g = gate.clone();
-        let mut run = site.run(move || g.wait());
+        let mut run = site.run(gate.waiter());
         let dropped = Arc::new(AtomicBool::new(false));
         let waker = Waker::from(Arc::new(PanicsOnDrop(dropped.clone())));
         assert!(poll_once(&mut run, &waker).is_pending());

@@ -10,11 +10,11 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use loom::sync::{Condvar, Mutex};
 use loom::thread;
 
 use super::registry::registry;
 use super::{on_slow_poll, watch};
+use crate::observe::loom_support::Gate;
 use crate::timer::Due;
 
 const SLOW: Duration = Duration::from_nanos(1);
@@ -26,22 +26,6 @@ fn scan() {
 fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
     let waker = futures::task::noop_waker();
     Pin::new(fut).poll(&mut Context::from_waker(&waker))
-}
-
-#[derive(Clone, Default)]
-struct Gate(std::sync::Arc<(Mutex<bool>, Condvar)>);
-
-impl Gate {
-    fn open(&self) {
-        *self.0 .0.lock().unwrap() = true;
-        self.0 .1.notify_all();
-    }
-    fn wait(&self) {
-        let mut open = self.0 .0.lock().unwrap();
-        while !*open {
-            open = self.0 .1.wait(open).unwrap();
-        }
-    }
 }
 
 /// A poll racing a scan: at most one report while it runs, exactly one
