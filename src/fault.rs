@@ -37,8 +37,12 @@ use crate::config::{Config, Hook};
 /// Drops user data; a panicking `Drop` must not take a worker down.
 pub(crate) fn drop_quietly<V>(value: V) {
     if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
-        // A payload whose own Drop panics would abort; leak it instead.
-        mem::forget(payload);
+        // The panic's payload (a `&str` or `String`, almost always) is
+        // dropped too; only one whose own `Drop` panics as well is leaked,
+        // since dropping it again would panic again.
+        if let Err(worse) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            mem::forget(worse);
+        }
     }
 }
 
