@@ -73,6 +73,13 @@ impl Site {
         Self { pool, limiter }
     }
 
+    /// A site on a pool built by `builder`, with a limiter of 1 or none.
+    fn from_builder(builder: threadbridge::Builder, limited: bool) -> Self {
+        let pool = builder.build().unwrap();
+        let limiter = limited.then(|| pool.limiter(1));
+        Self { pool, limiter }
+    }
+
     fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
@@ -391,15 +398,10 @@ fn a_closure_whose_drop_panics_when_its_run_is_dropped_before_it_starts() {
 fn a_panicking_job_nobody_awaits_and_a_panicking_on_panic_hook() {
     for limited in [false, true] {
         common::guard(move || {
-            let pool = Pool::builder()
+            let builder = Pool::builder()
                 .max_threads(2)
-                .on_panic(|_| panic!("a hostile on_panic hook"))
-                .build()
-                .unwrap();
-            let site = Site {
-                limiter: limited.then(|| pool.limiter(1)),
-                pool,
-            };
+                .on_panic(|_| panic!("a hostile on_panic hook"));
+            let site = Site::from_builder(builder, limited);
             let before = site.pool.stats();
             site.run(|| panic!("nobody awaits this")).detach();
             let awaited = expect_panic("an awaited panicking job", || {
@@ -416,18 +418,13 @@ fn a_panicking_job_nobody_awaits_and_a_panicking_on_panic_hook() {
 fn hooks_and_thread_names_that_panic() {
     for limited in [false, true] {
         common::guard(move || {
-            let pool = Pool::builder()
+            let builder = Pool::builder()
                 .max_threads(2)
                 .thread_name(|_| panic!("a hostile thread_name"))
                 .on_thread_start(|| panic!("a hostile on_thread_start"))
                 .on_thread_stop(|| panic!("a hostile on_thread_stop"))
-                .keep_alive(Duration::from_millis(1))
-                .build()
-                .unwrap();
-            let site = Site {
-                limiter: limited.then(|| pool.limiter(1)),
-                pool,
-            };
+                .keep_alive(Duration::from_millis(1));
+            let site = Site::from_builder(builder, limited);
             let before = site.pool.stats();
             let name =
                 common::block_on(site.run(|| std::thread::current().name().map(str::to_owned)));
