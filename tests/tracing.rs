@@ -250,3 +250,59 @@ fn a_starvation_episode_is_a_warn_event() {
         assert_eq!(pool.stats().starved, 1);
     });
 }
+
+/// A slow poll of a watched future is a `WARN` event in the span current
+/// where `watch` was called, sent to that span's subscriber (here a task's
+/// own, which neither the timer thread nor the polling thread has as its
+/// default): the report while it runs from the timer thread, and the
+/// report when it returns from the polling thread.
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "starts the crate's timer and hook threads, which outlive the test (Miri reports live threads at exit)"
+)]
+fn a_slow_poll_is_a_warn_event_in_the_watched_futures_span() {
+    const SLOW: &str = "threadbridge: a slow poll blocked its thread";
+    let recorder = Recorder::default();
+    let watch = threadbridge::on_slow_poll(std::time::Duration::from_millis(20), |_| {});
+    let task = {
+        let recorder = recorder.clone();
+        async move {
+            let blocking = tracing::info_span!("checkout").in_scope(|| {
+                threadbridge::watch(async move {
+                    wait_until("the WARN of the poll still running", || {
+                        recorder.event(SLOW).is_some()
+                    });
+                })
+            });
+            // Outside the span: only the watched future carries it.
+            blocking.await;
+        }
+    };
+    let dispatch = recorder.dispatch();
+    thread::Builder::new()
+        .name("watched-poller".into())
+        .spawn(move || block_on(task.with_subscriber(dispatch)))
+        .unwrap()
+        .join()
+        .unwrap();
+    drop(watch);
+    let events: Vec<Seen> = recorder
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.message == SLOW)
+        .cloned()
+        .collect();
+    assert_eq!(
+        events.len(),
+        2,
+        "one report running, one returned: {events:?}"
+    );
+    let (running, returned) = (&events[0], &events[1]);
+    assert_eq!(running.scope, ["checkout"], "{running:?}");
+    assert_eq!(running.thread.as_deref(), Some("threadbridge-timer"));
+    assert_eq!(returned.scope, ["checkout"], "{returned:?}");
+    assert_eq!(returned.thread.as_deref(), Some("watched-poller"));
+}

@@ -35,6 +35,7 @@ pub(super) fn with<R>(f: impl FnOnce(&mut Local) -> R) -> R {
                 id: Default::default(),
                 start: Default::default(),
                 site: Default::default(),
+                span: Default::default(),
                 sites: Mutex::new(Vec::new()),
                 suppressed: Mutex::new(Vec::new()),
                 thread: std::thread::current().name().map(str::to_owned),
@@ -61,8 +62,8 @@ pub(crate) fn slot() -> std::sync::Arc<Slot> {
 
 /// A watched poll of `site` starts on this thread; `cached` is the
 /// future's memo of its site's index in the slot of the thread that
-/// polled it last.
-pub(crate) fn begin(site: Site, cached: &mut Option<(usize, u32)>) -> Frame {
+/// polled it last; `span` its span's key (0: none).
+pub(crate) fn begin(site: Site, cached: &mut Option<(usize, u32)>, span: u64) -> Frame {
     with(|local| {
         let me = std::sync::Arc::as_ptr(&local.slot) as usize;
         let index = match *cached {
@@ -92,6 +93,7 @@ pub(crate) fn begin(site: Site, cached: &mut Option<(usize, u32)>) -> Frame {
             id: local.next_id,
             start: now_ns(),
             site: index,
+            span,
         };
         local.frames.push(frame);
         local.slot.publish(Some(frame));

@@ -27,7 +27,9 @@
 //!   a report carries ([`SlowPoll`]);
 //! - `local.rs`: the polling thread's own side, in a thread-local;
 //! - `report.rs`: the scan the timer runs and the reports of returned
-//!   polls, delivered to the hooks on the hook thread.
+//!   polls, delivered to the hooks on the hook thread;
+//! - `spans.rs` (`tracing`): the live watched futures' spans, so a report
+//!   made by the scan is emitted in the span of the future that blocks.
 
 mod local;
 #[cfg(all(test, threadbridge_loom))]
@@ -35,6 +37,8 @@ mod loom;
 mod registry;
 mod report;
 mod slot;
+#[cfg(feature = "tracing")]
+mod spans;
 
 use std::fmt;
 use std::future::Future;
@@ -51,8 +55,6 @@ use crate::timer::{self, Due};
 pub use self::registry::SlowPoll;
 use self::registry::{registry, WatchInner, WatchState};
 use self::report::finished;
-#[cfg(feature = "tracing")]
-use self::report::warn;
 use self::slot::Site;
 
 /// How often the timer thread scans the polling threads while a watch is
@@ -99,7 +101,7 @@ pub fn watch<F: Future>(fut: F) -> Watched<F> {
         },
         index: None,
         #[cfg(feature = "tracing")]
-        span: tracing::Span::current(),
+        span: spans::SpanKey::current(),
     }
 }
 
@@ -111,8 +113,9 @@ pub struct Watched<F> {
     /// The site's index in the slot of the thread that last polled it:
     /// (that slot, index), so a poll on the same thread looks nothing up.
     index: Option<(usize, u32)>,
+    /// The span current at `watch`, registered for the scan's reports.
     #[cfg(feature = "tracing")]
-    span: tracing::Span,
+    span: spans::SpanKey,
 }
 
 impl<F> Watched<F> {
@@ -140,17 +143,21 @@ impl<F: Future> Future for Watched<F> {
             return self.fut.as_mut().poll(cx);
         }
         let this = &mut *self;
-        let frame = local::begin(this.site, &mut this.index);
+        #[cfg(feature = "tracing")]
+        let span = this.span.key;
+        #[cfg(not(feature = "tracing"))]
+        let span = 0;
+        let frame = local::begin(this.site, &mut this.index, span);
         let poll = this.fut.as_mut().poll(cx);
         let (elapsed, outer) = local::end(frame);
         // ORDERING: the least threshold, a hint for the fast path.
         if elapsed >= reg.least.load(Ordering::Relaxed) {
             let site = this.site;
             #[cfg(feature = "tracing")]
-            let span = this.span.clone();
-            finished(&local::slot(), frame, outer, site, elapsed, move |report| {
+            let span = &this.span.span;
+            finished(&local::slot(), frame, outer, site, elapsed, |report| {
                 #[cfg(feature = "tracing")]
-                span.in_scope(|| warn(report));
+                spans::warn(Some(span), report);
                 #[cfg(not(feature = "tracing"))]
                 let _ = report;
             });
@@ -174,10 +181,10 @@ impl<F> fmt::Debug for Watched<F> {
 /// returns. Several watches may live at once, each with its own reports.
 /// `f` runs on a thread of the crate's own, never on the polling thread
 /// and never under a lock. With the `tracing` feature a `WARN` event says
-/// the same: the report of a returned poll in the watched future's span
-/// (emitted on the polling thread); the report of a poll still running
-/// from the timer thread, outside that span (the span lives with the
-/// future, which the polling thread holds). A hook that panics is reported
+/// the same, in the span that was current where [`watch`] was called, sent
+/// to that span's subscriber (a task's own, with `WithSubscriber`): the
+/// report of a poll still running from the timer thread, that of a
+/// returned poll from the polling thread. A hook that panics is reported
 /// once and stays installed.
 ///
 /// Reports stop when the returned [`SlowPollWatch`] is dropped: once its

@@ -69,18 +69,6 @@ pub(super) fn finished(
     }
 }
 
-#[cfg(feature = "tracing")]
-pub(super) fn warn(report: &SlowPoll) {
-    tracing::warn!(
-        name = report.name,
-        location = %report.location,
-        thread = report.thread.as_deref(),
-        elapsed = ?report.elapsed,
-        finished = report.finished,
-        "threadbridge: a slow poll blocked its thread"
-    );
-}
-
 pub(super) fn slot_key(slot: &std::sync::Arc<Slot>) -> usize {
     std::sync::Arc::as_ptr(slot) as usize
 }
@@ -132,7 +120,7 @@ impl Due for Scanner {
                     finished: false,
                 };
                 #[cfg(feature = "tracing")]
-                warn(&report);
+                super::spans::warn(super::spans::get(frame.span).as_ref(), &report);
                 deliver(Arc::clone(watch), report);
             }
         }

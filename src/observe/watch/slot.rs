@@ -20,6 +20,8 @@ pub(super) struct Slot {
     pub(super) id: AtomicU64,
     pub(super) start: AtomicU64,
     pub(super) site: AtomicU32,
+    /// The running poll's span key (`spans.rs`; 0: none).
+    pub(super) span: AtomicU64,
     /// The sites this thread's polls have had, by index (pushed by the
     /// owning thread when it meets a new one; read by the scanner).
     pub(super) sites: Mutex<Vec<Site>>,
@@ -36,6 +38,7 @@ impl Slot {
             id: 0,
             start: 0,
             site: 0,
+            span: 0,
         });
         // ORDERING: the seqlock's writer side (only the owning thread
         // writes, so plain stores): odd version, then (Release fence) the
@@ -46,6 +49,7 @@ impl Slot {
         self.id.store(f.id, O::Relaxed);
         self.start.store(f.start, O::Relaxed);
         self.site.store(f.site, O::Relaxed);
+        self.span.store(f.span, O::Relaxed);
         self.version.store(version + 2, O::Release);
     }
 
@@ -58,6 +62,7 @@ impl Slot {
             id: self.id.load(O::Relaxed),
             start: self.start.load(O::Relaxed),
             site: self.site.load(O::Relaxed),
+            span: self.span.load(O::Relaxed),
         };
         fence(O::Acquire);
         let v2 = self.version.load(O::Relaxed);
@@ -70,4 +75,5 @@ pub(super) struct Frame {
     pub(super) id: u64,
     pub(super) start: u64,
     pub(super) site: u32,
+    pub(super) span: u64,
 }
