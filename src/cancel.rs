@@ -1,13 +1,52 @@
-//! [`CancelToken`]: how a running job learns that nobody wants its result.
+//! [`CancelToken`]: how a running job learns that nobody wants its result,
+//! or that its deadline has passed.
+//!
+//! A job's cell holds only a one-byte [`Flag`] (every job pays for it, so
+//! it stays small); the token a closure sees is made when the closure is
+//! called, with the job's deadline if it has one, and points back to the
+//! flag. Plain `run` closures never see a token, and none is made for them.
 
 use std::fmt;
+use std::time::Instant;
 
-use crate::sync::{AtomicBool, Ordering};
+use crate::sync::{Arc, AtomicBool, Ordering};
 
-/// Handed to a [`run_cancellable`](crate::Pool::run_cancellable) closure;
+/// A job's cancel flag, in its cell.
+pub(crate) struct Flag {
+    // ORDERING: Release on cancel, Acquire on read, so whatever the dropping
+    // side did before dropping the Run is visible to a job that sees `true`.
+    cancelled: AtomicBool,
+}
+
+impl Flag {
+    pub(crate) fn new() -> Self {
+        Self {
+            cancelled: AtomicBool::new(false),
+        }
+    }
+
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    #[inline]
+    pub(crate) fn is_set(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// What a token points back to: the job that holds its [`Flag`].
+pub(crate) trait Cancelled: Send + Sync {
+    fn flag(&self) -> &Flag;
+}
+
+/// Handed to a [`run_cancellable`](crate::Pool::run_cancellable) or
+/// [`run_by`](crate::Pool::run_by) closure;
 /// [`is_cancelled`](CancelToken::is_cancelled) turns `true` once the job's
 /// [`Run`](crate::Run) is dropped (not when it is
-/// [detached](crate::Run::detach)), so a long job can stop early.
+/// [detached](crate::Run::detach)), or once a `run_by` job's
+/// [deadline](CancelToken::deadline) has passed, so a long job can stop
+/// early.
 ///
 /// # Examples
 /// ```
@@ -30,23 +69,18 @@ use crate::sync::{AtomicBool, Ordering};
 /// # }).unwrap();
 /// ```
 pub struct CancelToken {
-    // ORDERING: Release on cancel, Acquire on read, so whatever the dropping
-    // side did before dropping the Run is visible to a job that sees `true`.
-    cancelled: AtomicBool,
+    job: Arc<dyn Cancelled>,
+    deadline: Option<Instant>,
 }
 
 impl CancelToken {
-    pub(crate) fn new() -> Self {
-        Self {
-            cancelled: AtomicBool::new(false),
-        }
+    pub(crate) fn new(job: Arc<dyn Cancelled>, deadline: Option<Instant>) -> Self {
+        Self { job, deadline }
     }
 
-    pub(crate) fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
-    }
-
-    /// `true` once the job's [`Run`](crate::Run) has been dropped.
+    /// `true` once the job's [`Run`](crate::Run) has been dropped, or its
+    /// [deadline](CancelToken::deadline) has passed (whether or not the
+    /// `Run` is awaited or detached).
     ///
     /// # Examples
     /// ```
@@ -67,14 +101,40 @@ impl CancelToken {
     /// ```
     #[inline]
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+        self.job.flag().is_set() || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// The job's deadline, for a [`run_by`](crate::Pool::run_by) job (so
+    /// it can budget its work); `None` for a
+    /// [`run_cancellable`](crate::Pool::run_cancellable) one.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// # futures::executor::block_on(async {
+    /// let deadline = Instant::now() + Duration::from_secs(60);
+    /// let left = threadbridge::run_by(deadline, |token| {
+    ///     token.deadline().map(|d| d.saturating_duration_since(Instant::now()))
+    /// });
+    /// let left = left.await.expect("started well before its deadline");
+    /// assert!(left.is_some_and(|left| left <= Duration::from_secs(60)));
+    /// # });
+    /// ```
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
     }
 }
+
+// A token only reads a flag and a deadline: a panic cannot leave either
+// half-updated, so it is unwind safe, as it was when it held the flag.
+impl std::panic::UnwindSafe for CancelToken {}
+impl std::panic::RefUnwindSafe for CancelToken {}
 
 impl fmt::Debug for CancelToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancelToken")
             .field("cancelled", &self.is_cancelled())
+            .field("deadline", &self.deadline)
             .finish()
     }
 }

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 /// What went wrong when building or reconfiguring a pool.
 ///
@@ -219,3 +220,63 @@ impl<F> std::error::Error for TryRunError<F> {
         }
     }
 }
+
+/// A [`run_by`](crate::Pool::run_by) job whose deadline passed before it
+/// started: it never ran. Holds the closure (take it back with
+/// [`into_inner`](Expired::into_inner)) and how long the job
+/// [waited](Expired::waited).
+///
+/// # Examples
+/// ```
+/// use std::time::{Duration, Instant};
+/// # futures::executor::block_on(async {
+/// let pool = threadbridge::Pool::builder().build()?;
+/// let past = Instant::now() - Duration::from_millis(1);
+/// let err = pool.run_by(past, |_| "never").await.unwrap_err();
+/// assert!(err.to_string().contains("deadline"));
+/// let f = err.into_inner(); // the closure, never called
+/// # let _ = f;
+/// assert_eq!(pool.stats().expired, 1);
+/// # Ok::<(), threadbridge::Error>(())
+/// # }).unwrap();
+/// ```
+pub struct Expired<F> {
+    f: F,
+    waited: Duration,
+}
+
+impl<F> Expired<F> {
+    pub(crate) fn new(f: F, waited: Duration) -> Self {
+        Self { f, waited }
+    }
+
+    /// The closure, which was never called.
+    pub fn into_inner(self) -> F {
+        self.f
+    }
+
+    /// How long the job waited, from `run_by` to its expiry.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+}
+
+impl<F> fmt::Debug for Expired<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Expired")
+            .field("waited", &self.waited)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> fmt::Display for Expired<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the job's deadline passed before it started (it waited {:?} and never ran)",
+            self.waited
+        )
+    }
+}
+
+impl<F> std::error::Error for Expired<F> {}

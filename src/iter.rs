@@ -23,9 +23,9 @@ use std::task::{Context, Poll, Waker};
 use futures_core::stream::{FusedStream, Stream};
 
 use crate::adapter;
-use crate::cancel::CancelToken;
+
 use crate::fault;
-use crate::job::Work;
+use crate::job::{MakeToken, Work};
 use crate::pool::Pool;
 use crate::run::Run;
 use crate::sync::{register_waker, unlocked, Arc, Mutex, MutexGuard};
@@ -145,7 +145,7 @@ struct Pump<T> {
 impl<T: Send + 'static> Work for Pump<T> {
     type Output = ();
 
-    fn call(self, _: &CancelToken) {
+    fn call(self, _: MakeToken<'_>) {
         let Pump { core, iter } = self;
         adapter::hand_back(
             iter,

@@ -24,22 +24,41 @@ use std::mem;
 use std::panic::{self, AssertUnwindSafe};
 use std::task::{Context, Poll, Waker};
 use std::thread;
+use std::time::{Duration, Instant};
 
-use crate::cancel::CancelToken;
+use crate::cancel::{CancelToken, Cancelled, Flag};
+use crate::error::Expired;
 use crate::fault::{self, discard, drop_quietly};
 use crate::idle::IdleWorker;
 use crate::observe::timing::{self, Ran};
-use crate::queue::{After, Job, Loc, Task, Tokens};
+use crate::queue::{After, Claim, Expiry, Job, Loc, Task, Tokens};
 use crate::shared::Shared;
 use crate::sync::{store_waker, Arc, AtomicBool, AtomicU32, AtomicU8, Mutex, Ordering, Store};
 use crate::trace::Origin;
 use crate::worker;
 
-/// A job's closure, in either of the two shapes the API accepts; a named
-/// type (not a wrapping closure) so a refused closure can be handed back.
+/// Makes the [`CancelToken`] a closure is handed, with the job's deadline
+/// if it has one; called only by the closures that take a token.
+pub(crate) type MakeToken<'a> = &'a dyn Fn(Option<Instant>) -> CancelToken;
+
+/// A job's closure, in one of the shapes the API accepts; a named type
+/// (not a wrapping closure) so a refused closure can be handed back.
 pub(crate) trait Work: Send + 'static {
     type Output: Send + 'static;
-    fn call(self, token: &CancelToken) -> Self::Output;
+    fn call(self, token: MakeToken<'_>) -> Self::Output;
+    /// The job's deadline, for a `run_by` job; `None` (and no cost) for
+    /// every other.
+    #[inline]
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// The outcome of a job whose deadline passed before it started.
+    fn expire(self, _waited: Duration) -> Self::Output
+    where
+        Self: Sized,
+    {
+        unreachable!("only a job with a deadline expires")
+    }
 }
 
 /// A closure from `run` / `try_run`.
@@ -48,6 +67,9 @@ pub(crate) struct Plain<F>(pub(crate) F);
 /// A closure from `run_cancellable`.
 pub(crate) struct Cancellable<F>(pub(crate) F);
 
+/// A closure from `run_by`, with its deadline.
+pub(crate) struct Deadline<F>(pub(crate) F, pub(crate) Instant);
+
 impl<F, T> Work for Plain<F>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -55,7 +77,7 @@ where
 {
     type Output = T;
     #[inline]
-    fn call(self, _: &CancelToken) -> T {
+    fn call(self, _: MakeToken<'_>) -> T {
         (self.0)()
     }
 }
@@ -67,8 +89,25 @@ where
 {
     type Output = T;
     #[inline]
-    fn call(self, token: &CancelToken) -> T {
-        (self.0)(token)
+    fn call(self, token: MakeToken<'_>) -> T {
+        (self.0)(&token(None))
+    }
+}
+
+impl<F, T> Work for Deadline<F>
+where
+    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = Result<T, Expired<F>>;
+    fn call(self, token: MakeToken<'_>) -> Self::Output {
+        Ok((self.0)(&token(Some(self.1))))
+    }
+    fn deadline(&self) -> Option<Instant> {
+        Some(self.1)
+    }
+    fn expire(self, waited: Duration) -> Self::Output {
+        Err(Expired::new(self.0, waited))
     }
 }
 
@@ -139,7 +178,7 @@ struct Slot<F, T> {
 
 pub(crate) struct JobCell<W: Work> {
     slot: Mutex<Slot<W, W::Output>>,
-    token: CancelToken,
+    cancel: Flag,
     // ORDERING: written and read only under the pool lock.
     loc: AtomicU8,
     // ORDERING: `abandoned` and `wants_inline` belong to the slot, and are
@@ -169,7 +208,7 @@ impl<W: Work> JobCell<W> {
                 waker: None,
                 origin: Origin::capture(),
             }),
-            token: CancelToken::new(),
+            cancel: Flag::new(),
             loc: AtomicU8::new(Loc::Nowhere as u8),
             abandoned: AtomicBool::new(false),
             wants_inline: AtomicBool::new(false),
@@ -213,6 +252,9 @@ impl<W: Work> JobCell<W> {
             (f, mem::take(&mut slot.origin))
         };
         st.withdraw(self.loc(), self.limiter.as_ref());
+        if let Some(deadline) = f.deadline() {
+            st.forget_deadline(deadline, self.addr());
+        }
         self.set_loc(Loc::Nowhere);
         st.cancelled += 1;
         // A freed token may have granted a waiter a thread to be started; a
@@ -223,15 +265,75 @@ impl<W: Work> JobCell<W> {
     }
 }
 
+impl<W: Work> JobCell<W> {
+    /// The cell's address: with its deadline, its key among the pending
+    /// deadlines (unique while it lives).
+    fn addr(&self) -> usize {
+        self as *const Self as *const () as usize
+    }
+
+    /// Under the pool lock and the slot's: a pending job's deadline has
+    /// passed. Its outcome becomes `Err(Expired)`, or, if nobody awaits
+    /// it, its closure goes (to be dropped once the locks are released).
+    fn expire_locked(&self, slot: &mut Slot<W, W::Output>, f: W, deadline: Instant) -> Expiry {
+        self.set_loc(Loc::Nowhere);
+        let waited = Duration::from_nanos(timing::now_ns().saturating_sub(self.accepted));
+        let closure: Option<Box<dyn Send>> = if self.abandoned.load(Ordering::Relaxed) {
+            slot.stage = Stage::Gone;
+            Some(Box::new(f))
+        } else {
+            slot.stage = Stage::Done(Ok(f.expire(waited)));
+            None
+        };
+        Expiry {
+            waker: slot.waker.take(),
+            closure,
+            key: (deadline, self.addr()),
+        }
+    }
+}
+
+impl<W: Work> Cancelled for JobCell<W> {
+    fn flag(&self) -> &Flag {
+        &self.cancel
+    }
+}
+
 impl<W: Work> Job for JobCell<W> {
-    fn claim(&self) -> bool {
+    fn claim(&self) -> Claim {
         let mut slot = self.slot.lock();
         let Some(f) = slot.stage.take_pending() else {
-            return false;
+            return Claim::Gone;
         };
+        let deadline = f.deadline();
+        if let Some(deadline) = deadline {
+            // Never start late, even a moment after the timer's check.
+            if Instant::now() >= deadline {
+                return Claim::Expired(self.expire_locked(&mut slot, f, deadline));
+            }
+        }
         slot.stage = Stage::Claimed(f);
         self.set_loc(Loc::Nowhere);
-        true
+        Claim::Claimed(deadline.map(|d| (d, self.addr())))
+    }
+
+    fn expire(&self, now: Instant) -> Option<Expiry> {
+        let mut slot = self.slot.lock();
+        let f = slot.stage.take_pending()?;
+        match f.deadline() {
+            Some(deadline) if now >= deadline => Some(self.expire_locked(&mut slot, f, deadline)),
+            _ => {
+                slot.stage = Stage::Pending(f);
+                None
+            }
+        }
+    }
+
+    fn expire_now(&self) -> Option<Expiry> {
+        let mut slot = self.slot.lock();
+        let f = slot.stage.take_pending()?;
+        let deadline = f.deadline().expect("only a job with a deadline expires");
+        Some(self.expire_locked(&mut slot, f, deadline))
     }
 
     fn is_pending(&self) -> bool {
@@ -291,8 +393,11 @@ impl<W: Work> Job for JobCell<W> {
             }
         };
         let start = timing::now_ns();
-        let outcome =
-            origin.scope(|| panic::catch_unwind(AssertUnwindSafe(|| f.call(&self.token))));
+        let token = |deadline| {
+            let job: Arc<dyn Cancelled> = self.clone();
+            CancelToken::new(job, deadline)
+        };
+        let outcome = origin.scope(|| panic::catch_unwind(AssertUnwindSafe(|| f.call(&token))));
         let end = timing::now_ns();
         let ran = Ran {
             queue_wait: start.saturating_sub(self.accepted),
@@ -392,7 +497,7 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
 
     fn abandon(&self, cancel: bool) {
         if cancel {
-            self.token.cancel();
+            self.cancel.cancel();
         }
         let mut slot = self.slot.lock();
         self.abandoned.store(true, Ordering::Relaxed);

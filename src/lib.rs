@@ -176,6 +176,7 @@ mod adapter;
 mod builder;
 mod cancel;
 mod config;
+mod deadline;
 mod error;
 mod fault;
 mod global;
@@ -200,7 +201,7 @@ mod worker;
 pub use builder::Builder;
 pub use cancel::CancelToken;
 pub use config::{DEFAULT_KEEP_ALIVE, DEFAULT_MAX_THREADS};
-pub use error::{Error, TryRunError};
+pub use error::{Error, Expired, TryRunError};
 pub use global::MAX_THREADS_ENV;
 pub use iter::{Iter, DEFAULT_ITER_CAPACITY};
 pub use limiter::Limiter;
@@ -232,6 +233,31 @@ where
     T: Send + 'static,
 {
     global().run(f)
+}
+
+/// Runs `f` on the [`global`] pool unless `deadline` passes first: see
+/// [`Pool::run_by`].
+///
+/// # Panics
+/// As [`run`].
+///
+/// # Examples
+/// ```
+/// use std::time::{Duration, Instant};
+/// # futures::executor::block_on(async {
+/// let budget = Instant::now() + Duration::from_secs(5);
+/// match threadbridge::run_by(budget, |_token| 6 * 7).await {
+///     Ok(answer) => assert_eq!(answer, 42),
+///     Err(expired) => eprintln!("no thread within the budget: {expired}"),
+/// }
+/// # });
+/// ```
+pub fn run_by<F, T>(deadline: std::time::Instant, f: F) -> Run<Result<T, Expired<F>>>
+where
+    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    global().run_by(deadline, f)
 }
 
 /// A [`Stream`](futures_core::Stream) of `iter`'s items, its blocking

@@ -4,9 +4,11 @@
 
 use std::fmt;
 
+use std::time::Instant;
+
 use crate::cancel::CancelToken;
-use crate::error::{Error, TryRunError};
-use crate::job::{Cancellable, Plain, Work};
+use crate::error::{Error, Expired, TryRunError};
+use crate::job::{Cancellable, Deadline, Plain, Work};
 use crate::pool::{self, Pool};
 use crate::queue::Tokens;
 use crate::run::Run;
@@ -158,6 +160,29 @@ impl Limiter {
         pool::expect_run(self.try_submit(Cancellable(f), false))
     }
 
+    /// As [`Pool::run_by`], under the limiter: a job whose deadline passes
+    /// while it waits for a token (or, holding one, for a thread) never
+    /// starts, and its token goes to the next waiter.
+    /// [`LimiterStats::expired`] counts it (and [`Stats::expired`](crate::Stats::expired)).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// # futures::executor::block_on(async {
+    /// let db = threadbridge::limiter(4);
+    /// let budget = Instant::now() + Duration::from_millis(250);
+    /// let rows = db.run_by(budget, |_token| vec![1, 2, 3]).await;
+    /// assert_eq!(rows.expect("4 free tokens: starts at once"), [1, 2, 3]);
+    /// # });
+    /// ```
+    pub fn run_by<F, T>(&self, deadline: Instant, f: F) -> Run<Result<T, Expired<F>>>
+    where
+        F: FnOnce(&CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        pool::expect_run(self.try_submit(Deadline(f, deadline), false))
+    }
+
     fn try_submit<W: Work>(
         &self,
         work: W,
@@ -169,23 +194,31 @@ impl Limiter {
     /// Changes the limit. Raising it starts waiters at once; lowering it
     /// takes effect as running jobs finish (none is interrupted).
     ///
+    /// A limit of 0 **pauses** the call site (as anyio's and trio's
+    /// limiters allow): new jobs wait (a [`run_by`](Limiter::run_by) job
+    /// until its deadline), running ones finish, and nothing starts until
+    /// the limit is raised again. A paused limiter is not
+    /// [starved](crate::Builder::on_starvation). ([`Pool::limiter`] with
+    /// 0 still panics: a limiter that can never run is a bug at creation.)
+    ///
     /// # Errors
-    /// A limit of 0.
+    /// None today; the `Result` is kept for limits a future version may
+    /// refuse.
     ///
     /// # Examples
     /// ```
+    /// # futures::executor::block_on(async {
     /// let limiter = threadbridge::limiter(2);
-    /// limiter.set_limit(8)?;
+    /// limiter.set_limit(0)?; // pause
+    /// let job = limiter.run(|| 42);
+    /// assert_eq!(limiter.stats().waiting, 1);
+    /// limiter.set_limit(8)?; // resume: the waiter starts at once
+    /// assert_eq!(job.await, 42);
     /// assert_eq!(limiter.stats().limit, 8);
-    /// assert!(limiter.set_limit(0).is_err());
     /// # Ok::<(), threadbridge::Error>(())
+    /// # }).unwrap();
     /// ```
     pub fn set_limit(&self, n: usize) -> Result<(), Error> {
-        if n == 0 {
-            return Err(Error::invalid(
-                "a limiter's limit must be at least 1, got 0",
-            ));
-        }
         let shared = self.pool.shared();
         let mut st = shared.lock();
         st.set_limit(&self.tokens, n);

@@ -5,10 +5,11 @@ use std::time::{Duration, Instant};
 
 use crate::cancel::CancelToken;
 use crate::config::Config;
-use crate::error::{Error, TryRunError};
+use crate::deadline;
+use crate::error::{Error, Expired, TryRunError};
 use crate::fault;
-use crate::job::{Cancellable, JobCell, Plain, Work};
-use crate::queue::{Admit, Task, Tokens};
+use crate::job::{Cancellable, Deadline, JobCell, Plain, Work};
+use crate::queue::{Admit, Loc, Task, Tokens};
 use crate::run::Run;
 use crate::shared::{self, Shared};
 use crate::shutdown::Shutdown;
@@ -141,6 +142,54 @@ impl Pool {
         T: Send + 'static,
     {
         expect_run(submit(&self.shared, None, Cancellable(f), false))
+    }
+
+    /// Runs `f` unless `deadline` passes first: a job whose deadline passes
+    /// while it waits (for a thread, a limiter token or queue space) never
+    /// starts, and its `Run` resolves to `Err(`[`Expired`]`)` with the
+    /// closure and how long it waited — within a few milliseconds of the
+    /// deadline, even if no thread ever frees up — while its place goes
+    /// to the next job. A deadline already past expires at once.
+    ///
+    /// This is what wrapping `run(f)` in an executor's timeout cannot do:
+    /// that answers the caller, but the job still starts later and holds
+    /// a thread for work nobody awaits.
+    ///
+    /// A job that started runs to its end: `f`'s
+    /// [`CancelToken`] turns [cancelled](CancelToken::is_cancelled) once
+    /// the deadline passes (awaited or not), and
+    /// [`deadline`](CancelToken::deadline) returns it, so `f` can budget
+    /// its work. Each accepted job ends in exactly one of completed,
+    /// panicked, cancelled (its `Run` dropped before it started) or
+    /// expired ([`Stats::expired`]); a detached job that expires drops its
+    /// closure. Jobs without a deadline pay nothing for this.
+    ///
+    /// # Panics
+    /// As [`run`](Pool::run): on a pool that is shut down.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// # futures::executor::block_on(async {
+    /// let pool = threadbridge::Pool::builder().max_threads(1).build()?;
+    /// let gate = std::sync::Arc::new(std::sync::Barrier::new(2));
+    /// let busy = pool.run({ let gate = gate.clone(); move || { gate.wait(); } });
+    /// // The only thread is busy past this job's 10 ms budget:
+    /// let late = pool.run_by(Instant::now() + Duration::from_millis(10), |_| "too late");
+    /// let expired = late.await.unwrap_err();
+    /// assert!(expired.waited() >= Duration::from_millis(10));
+    /// gate.wait();
+    /// busy.await;
+    /// assert_eq!(pool.stats().expired, 1);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn run_by<F, T>(&self, deadline: Instant, f: F) -> Run<Result<T, Expired<F>>>
+    where
+        F: FnOnce(&CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        expect_run(submit(&self.shared, None, Deadline(f, deadline), false))
     }
 
     /// Changes the cap on threads. Raising it starts threads for queued jobs
@@ -287,6 +336,10 @@ pub(crate) fn submit<W: Work>(
     work: W,
     try_only: bool,
 ) -> Result<Run<W::Output>, TryRunError<W>> {
+    let deadline = work.deadline();
+    if deadline.is_some() {
+        deadline::prepare(shared);
+    }
     let job = Arc::new(JobCell::new(work, Arc::clone(shared), limiter.cloned()));
     let mut st = shared.lock();
     if st.closed {
@@ -294,6 +347,15 @@ pub(crate) fn submit<W: Work>(
         return Err(TryRunError::Closed(job.into_work()));
     }
     let task = || -> Task { job.clone() };
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        // Past already: it expires at once, without waiting anywhere.
+        let task = task();
+        if let Some(expiry) = task.expire_now() {
+            st.expired(Loc::Nowhere, &task, expiry);
+        }
+        let _ = shared.unlock(st);
+        return Ok(Run::new(job));
+    }
     let accepted = if try_only && !st.has_room(shared.config.queue_capacity) {
         false
     } else {
@@ -313,6 +375,9 @@ pub(crate) fn submit<W: Work>(
         st.rejected += 1;
         drop(st);
         return Err(TryRunError::Full(job.into_work()));
+    }
+    if let Some(deadline) = deadline {
+        st.add_deadline(deadline, task());
     }
     if let Err(err) = worker::unlock_and_start(shared, st) {
         if let Some(work) = job.take_refused() {

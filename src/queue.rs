@@ -9,6 +9,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::task::Waker;
+use std::time::Instant;
 
 use crate::idle::IdleWorker;
 use crate::observe::timing::{self, Ran, Timing};
@@ -20,8 +21,15 @@ pub(crate) type Task = Arc<dyn Job>;
 
 /// The queue-side view of a job, independent of its closure and result.
 pub(crate) trait Job: Send + Sync {
-    /// Under the pool lock: `Pending` → `Claimed`. `false` for a tombstone.
-    fn claim(&self) -> bool;
+    /// Under the pool lock: `Pending` → `Claimed`; a job whose deadline
+    /// has passed expires instead; a tombstone is `Gone`.
+    fn claim(&self) -> Claim;
+    /// Under the pool lock (the timer's check): a pending job whose
+    /// deadline is `now` or earlier expires.
+    fn expire(&self, now: Instant) -> Option<Expiry>;
+    /// Under the pool lock: a pending job with a deadline expires now
+    /// (its deadline had passed when it was submitted).
+    fn expire_now(&self) -> Option<Expiry>;
     /// Under the pool lock: whether the job still waits.
     fn is_pending(&self) -> bool;
     /// Under the pool lock: `Pending` → `Refused`; the `Run`'s waker goes
@@ -72,6 +80,30 @@ impl Loc {
     }
 }
 
+/// What [`Job::claim`] did.
+pub(crate) enum Claim {
+    /// The job is the caller's to run; with its deadline key, if it has a
+    /// deadline (to be forgotten).
+    Claimed(Option<DeadlineKey>),
+    /// A tombstone: withdrawn, refused or expired earlier.
+    Gone,
+    /// Its deadline had passed: it expired instead of starting.
+    Expired(Expiry),
+}
+
+/// A pending job with a deadline, among the pool's deadlines: the
+/// deadline, then the job cell's address (unique while it lives).
+pub(crate) type DeadlineKey = (Instant, usize);
+
+/// What the expiry of a job leaves to do: forget its deadline, and, once
+/// the locks are released, wake its `Run` or (nobody awaits it) drop its
+/// closure.
+pub(crate) struct Expiry {
+    pub(crate) waker: Option<Waker>,
+    pub(crate) closure: Option<Box<dyn Send>>,
+    pub(crate) key: DeadlineKey,
+}
+
 /// What a worker does after a job, decided under the pool lock.
 pub(crate) enum After {
     /// Run this job, already claimed.
@@ -109,6 +141,8 @@ struct TokenState {
     last_finish: u64,
     /// A starvation episode of the limiter is under way.
     starving: bool,
+    /// Jobs of it whose deadline passed before they started.
+    expired: u64,
     limit: usize,
     /// Tokens held.
     running: usize,
@@ -135,6 +169,7 @@ impl Tokens {
                 run_time: Timing::default(),
                 last_finish: 0,
                 starving: false,
+                expired: 0,
                 limit,
                 running: 0,
                 waiting: 0,
@@ -188,7 +223,13 @@ impl Tokens {
         granted
     }
 
-    /// A waiter's `Run` was dropped; its entry is now a tombstone.
+    /// A job of the limiter expired (wherever it waited).
+    pub(crate) fn count_expired(&self) {
+        self.state.lock().expired += 1;
+    }
+
+    /// A waiter's `Run` was dropped, or it expired; its entry is now a
+    /// tombstone.
     pub(crate) fn withdraw_waiter(&self) {
         let mut st = self.state.lock();
         st.waiting -= 1;
@@ -240,6 +281,7 @@ impl Tokens {
             waiting: st.waiting,
             token_wait: st.token_wait,
             run_time: st.run_time,
+            expired: st.expired,
         }
     }
 }

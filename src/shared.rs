@@ -13,7 +13,7 @@ use crate::fault;
 use crate::idle::WAKE;
 use crate::state::State;
 use crate::stats::Stats;
-use crate::sync::{thread_local, Arc, AtomicUsize, Condvar, Mutex, MutexGuard, Store};
+use crate::sync::{thread_local, Arc, AtomicUsize, Condvar, Mutex, MutexGuard, OnceLock, Store};
 use crate::timer::{self, Due};
 use std::sync::Weak;
 
@@ -30,6 +30,9 @@ pub(crate) struct Shared {
     pub(crate) handles: AtomicUsize,
     /// Numbers worker threads for their names.
     pub(crate) next_index: AtomicUsize,
+    /// The deadline check the timer runs (`deadline.rs`), made by the
+    /// pool's first `run_by`.
+    pub(crate) deadline_check: OnceLock<Arc<dyn Due>>,
 }
 
 impl Shared {
@@ -41,6 +44,7 @@ impl Shared {
             exit_cv: Condvar::new(),
             handles: AtomicUsize::new(1),
             next_index: AtomicUsize::new(0),
+            deadline_check: OnceLock::new(),
         })
     }
 
@@ -57,15 +61,23 @@ impl Shared {
         let wakers = std::mem::take(&mut st.deferred);
         let notify = std::mem::take(&mut st.notify);
         let arm = std::mem::take(&mut st.arm);
+        let arm_deadline = st.arm_deadline.take();
+        let dropped = std::mem::take(&mut st.dropped);
         drop(st);
         if arm {
             self.arm_watch();
+        }
+        if let (Some(at), Some(check)) = (arm_deadline, self.deadline_check.get()) {
+            timer::schedule(at, Arc::downgrade(check));
         }
         for worker in notify {
             worker.event.notify();
         }
         for waker in wakers {
             fault::wake(waker);
+        }
+        for closure in dropped {
+            fault::drop_quietly(closure);
         }
         spawns
     }
@@ -180,6 +192,7 @@ impl Shared {
             queue_wait: st.queue_wait,
             run_time: st.run_time,
             starved: st.starved,
+            expired: st.expired,
         }
     }
 }

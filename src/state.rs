@@ -34,13 +34,14 @@
 //! park; a spinner handed a job makes the warmest parked thread spin in its
 //! place (*relay*), so a steady stream of jobs finds a thread awake.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::task::Waker;
+use std::time::Instant;
 
 use crate::idle::{warmer, IdleWorker, NONE, WAKE, WORK};
 use crate::observe::timing::{Ran, Timing};
-use crate::queue::{compact, Loc, Task, Tokens};
+use crate::queue::{compact, Claim, DeadlineKey, Loc, Task, Tokens};
 use crate::sync::{Arc, Ordering, WakerSet};
 use std::sync::Weak;
 
@@ -82,8 +83,19 @@ pub(crate) struct State {
     /// released: notified under it, the woken thread would only wait for
     /// the lock, which a fast submitter re-takes first.
     pub(crate) notify: Vec<Arc<IdleWorker>>,
+    /// Closures of expired jobs nobody awaits, dropped once the lock is
+    /// released (a `Drop` is user code).
+    pub(crate) dropped: Vec<Box<dyn Send>>,
     /// The `Shutdown` futures waiting for every thread to exit.
     pub(crate) shutdown: WakerSet,
+    /// Pending `run_by` jobs (waiting for a token, a thread or queue
+    /// space), by deadline; the timer expires them (`deadline.rs`).
+    pub(crate) deadlines: BTreeMap<DeadlineKey, Task>,
+    /// The earliest time the deadline check is scheduled on the timer
+    /// (at or before the first deadline while any is pending), and a time
+    /// to schedule it at once the lock is released.
+    pub(crate) deadline_armed: Option<Instant>,
+    pub(crate) arm_deadline: Option<Instant>,
     /// Starvation watch, with a detector (`Builder::on_starvation`):
     /// `watched` if there is one, `armed` while a check is scheduled on the
     /// timer, `arm` if one must be scheduled once the lock is released,
@@ -105,6 +117,7 @@ pub(crate) struct State {
     pub(crate) panicked: u64,
     pub(crate) cancelled: u64,
     pub(crate) rejected: u64,
+    pub(crate) expired: u64,
 }
 
 impl State {
@@ -127,7 +140,11 @@ impl State {
             starting: 0,
             deferred: Vec::new(),
             notify: Vec::new(),
+            dropped: Vec::new(),
             shutdown: WakerSet::default(),
+            deadlines: BTreeMap::new(),
+            deadline_armed: None,
+            arm_deadline: None,
             watched,
             armed: false,
             arm: false,
@@ -141,6 +158,7 @@ impl State {
             panicked: 0,
             cancelled: 0,
             rejected: 0,
+            expired: 0,
         }
     }
 
@@ -258,7 +276,11 @@ impl State {
     /// Whether nothing waits for the unlock: no notify, waker or thread
     /// start decided under the lock.
     pub(crate) fn nothing_deferred(&self) -> bool {
-        self.notify.is_empty() && self.deferred.is_empty() && self.spawns == 0
+        self.notify.is_empty()
+            && self.deferred.is_empty()
+            && self.spawns == 0
+            && self.dropped.is_empty()
+            && self.arm_deadline.is_none()
     }
 
     /// Makes the warmest parked thread spin. It is notified at once, under
@@ -329,13 +351,17 @@ impl State {
         }
     }
 
-    /// Pops the oldest live job and claims it for the calling thread.
+    /// Pops the oldest live job and claims it for the calling thread; a
+    /// job whose deadline has passed expires on the way.
     pub(crate) fn pop_claim(&mut self) -> Option<Task> {
         while let Some(job) = self.queue.pop_front() {
-            if job.claim() {
-                self.queue_live -= 1;
-                self.running += 1;
-                return Some(job);
+            match job.claim() {
+                Claim::Claimed(key) => {
+                    self.claimed(key);
+                    return Some(job);
+                }
+                Claim::Gone => {}
+                Claim::Expired(expiry) => self.expired(Loc::Queue, &job, expiry),
             }
         }
         None
@@ -343,13 +369,26 @@ impl State {
 
     /// Claims a specific queued job (a nested `Run` taken back inline).
     pub(crate) fn claim_queued(&mut self, job: &Task) -> bool {
-        if job.claim() {
-            self.queue_live -= 1;
-            self.running += 1;
-            self.compact_queue();
-            true
-        } else {
-            false
+        let claimed = match job.claim() {
+            Claim::Claimed(key) => {
+                self.claimed(key);
+                true
+            }
+            Claim::Gone => false,
+            Claim::Expired(expiry) => {
+                self.expired(Loc::Queue, job, expiry);
+                false
+            }
+        };
+        self.compact_queue();
+        claimed
+    }
+
+    fn claimed(&mut self, deadline: Option<DeadlineKey>) {
+        self.queue_live -= 1;
+        self.running += 1;
+        if let Some(key) = deadline {
+            self.deadlines.remove(&key);
         }
     }
 
@@ -427,6 +466,8 @@ impl State {
                 }
             }
         }
+        // Refused jobs no longer wait: forget their deadlines (a rare path).
+        self.deadlines.retain(|_, job| job.is_pending());
     }
 
     /// Live (not withdrawn) jobs in the queue.

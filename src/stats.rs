@@ -65,6 +65,9 @@ pub struct Stats {
     /// (see [`Builder::on_starvation`](crate::Builder::on_starvation); 0
     /// without a detector).
     pub starved: u64,
+    /// [`run_by`](crate::Pool::run_by) jobs whose deadline passed before
+    /// they started (limiter jobs included): they never ran.
+    pub expired: u64,
 }
 
 /// A snapshot of a [`Limiter`](crate::Limiter), from
@@ -93,6 +96,9 @@ pub struct LimiterStats {
     pub token_wait: Timing,
     /// How long the limiter's closures ran. One entry per started job.
     pub run_time: Timing,
+    /// [`run_by`](crate::Limiter::run_by) jobs of the limiter whose
+    /// deadline passed before they started.
+    pub expired: u64,
 }
 
 /// What [`Builder::on_starvation`](crate::Builder::on_starvation)'s hook is

@@ -76,16 +76,6 @@ fn limiter_zero_panics_with_a_clear_message() {
 }
 
 #[test]
-fn set_limit_zero_is_an_error_and_keeps_the_limit() {
-    let pool = pool(2);
-    let limiter = pool.limiter(3);
-    let err = limiter.set_limit(0).expect_err("set_limit(0) accepted");
-    let msg = err.to_string();
-    assert!(msg.contains("limit") && msg.contains('0'), "{msg:?}");
-    assert_eq!(limiter.stats().limit, 3);
-}
-
-#[test]
 fn default_max_threads_is_40() {
     guard(|| {
         let pool = Pool::builder().build().unwrap();

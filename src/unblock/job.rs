@@ -8,8 +8,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::task::{ready, Context, Poll};
 
 use crate::adapter;
-use crate::cancel::CancelToken;
-use crate::job::Work;
+
+use crate::job::{MakeToken, Work};
 use crate::run::Run;
 use crate::sync::{Arc, MutexGuard};
 
@@ -40,7 +40,7 @@ struct IoJob<T> {
 impl<T: Send + 'static> Work for IoJob<T> {
     type Output = ();
 
-    fn call(self, _: &CancelToken) {
+    fn call(self, _: MakeToken<'_>) {
         let IoJob { core, io, f } = self;
         adapter::hand_back(
             io,
@@ -63,7 +63,7 @@ where
 {
     type Output = R;
 
-    fn call(self, _: &CancelToken) -> R {
+    fn call(self, _: MakeToken<'_>) -> R {
         let CallJob { core, mut io, f } = self;
         match panic::catch_unwind(AssertUnwindSafe(|| f(&core, &mut io))) {
             Ok(out) => {
@@ -90,7 +90,7 @@ struct CloseJob<T> {
 impl<T: Send + 'static> Work for CloseJob<T> {
     type Output = ();
 
-    fn call(self, _: &CancelToken) {
+    fn call(self, _: MakeToken<'_>) {
         let CloseJob { core, io } = self;
         adapter::hand_back(
             io,
