@@ -121,3 +121,155 @@ pub(crate) fn prepare(shared: &Shared) {
         })
     });
 }
+
+/// loom models of expiry, with the deadline's passing an event: the job's
+/// deadline is an hour away (so no step sees it pass on the clock), and a
+/// model thread runs the pool's check as if it were an hour later.
+#[cfg(all(test, threadbridge_loom))]
+mod loom_models {
+    use std::time::{Duration, Instant};
+
+    use loom::future::block_on;
+    use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use loom::thread;
+
+    use crate::observe::loom_support::Gate;
+    use crate::sync::Arc;
+    use crate::Pool;
+
+    const STACK: usize = 1 << 20;
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    /// Runs `body` on a thread with room for `Stats` snapshots.
+    fn model(body: fn()) {
+        loom::model(move || {
+            thread::Builder::new()
+                .stack_size(STACK)
+                .spawn(body)
+                .unwrap()
+                .join()
+                .unwrap();
+        });
+    }
+
+    fn pool(max_threads: usize) -> Pool {
+        Pool::builder()
+            .max_threads(max_threads)
+            .stack_size(STACK)
+            .build()
+            .unwrap()
+    }
+
+    /// The pool's check, run on a thread of its own at `now`.
+    fn check_at(pool: &Pool, now: Instant) -> thread::JoinHandle<()> {
+        let shared = Arc::clone(pool.shared());
+        thread::Builder::new()
+            .stack_size(STACK)
+            .spawn(move || {
+                let check = shared.deadline_check.get().expect("made by run_by");
+                let _ = check.fire(now);
+            })
+            .unwrap()
+    }
+
+    /// Expiry vs. start: a freshly started worker claims the job while the
+    /// check expires it. Exactly one happens, and the Run says which.
+    #[test]
+    fn a_job_never_both_expires_and_starts() {
+        model(|| {
+            let pool = pool(1);
+            let ran = std::sync::Arc::new(AtomicUsize::new(0));
+            let r = ran.clone();
+            let deadline = Instant::now() + HOUR;
+            let run = pool.run_by(deadline, move |_| {
+                r.fetch_add(1, SeqCst);
+            });
+            let check = check_at(&pool, deadline + HOUR);
+            let out = block_on(run);
+            check.join().unwrap();
+            assert_eq!(ran.load(SeqCst), usize::from(out.is_ok()));
+            let s = pool.stats();
+            assert_eq!(
+                (s.completed, s.expired),
+                if out.is_ok() { (1, 0) } else { (0, 1) }
+            );
+            assert!(pool.shutdown_timeout(HOUR));
+        });
+    }
+
+    /// Expiry vs. the queue-space (and thread) wake-up: the job waits
+    /// behind a running one in a pool with no queue room; the running job
+    /// ends (its worker takes the next) while the check expires it.
+    #[test]
+    fn expiry_vs_the_thread_that_frees_up() {
+        model(|| {
+            let pool = Pool::builder()
+                .max_threads(1)
+                .queue_capacity(0)
+                .stack_size(STACK)
+                .build()
+                .unwrap();
+            let gate = Gate::default();
+            let held = pool.run(gate.waiter());
+            let deadline = Instant::now() + HOUR;
+            let run = pool.run_by(deadline, |_| 5);
+            let check = check_at(&pool, deadline + HOUR);
+            gate.open();
+            block_on(held);
+            let out = block_on(run);
+            check.join().unwrap();
+            let s = pool.stats();
+            assert_eq!(s.completed + s.expired, 2);
+            assert_eq!(s.expired, u64::from(out.is_err()));
+            assert_eq!((s.queued, s.waiting), (0, 0));
+            assert!(pool.shutdown_timeout(HOUR));
+        });
+    }
+
+    /// Expiry of a token waiter vs. the release of the token it waits
+    /// for: no token is lost (the job behind it runs) and none is granted
+    /// twice (never two jobs of the limiter at once).
+    #[test]
+    fn expiry_vs_token_hand_off() {
+        model(|| {
+            let pool = pool(1);
+            let limiter = pool.limiter(1);
+            let inside = std::sync::Arc::new(AtomicUsize::new(0));
+            let once = |inside: &std::sync::Arc<AtomicUsize>| {
+                let inside = inside.clone();
+                move || {
+                    assert_eq!(
+                        inside.fetch_add(1, SeqCst),
+                        0,
+                        "two jobs hold the one token"
+                    );
+                    inside.fetch_sub(1, SeqCst);
+                }
+            };
+            let gate = Gate::default();
+            let holder = {
+                let (hold, enter) = (gate.waiter(), once(&inside));
+                limiter.run(move || {
+                    enter();
+                    hold();
+                })
+            };
+            let deadline = Instant::now() + HOUR;
+            let waiter = {
+                let enter = once(&inside);
+                limiter.run_by(deadline, move |_| enter())
+            };
+            let behind = limiter.run(once(&inside));
+            let check = check_at(&pool, deadline + HOUR);
+            gate.open();
+            block_on(holder);
+            let out = block_on(waiter);
+            block_on(behind);
+            check.join().unwrap();
+            let l = limiter.stats();
+            assert_eq!((l.running, l.waiting), (0, 0));
+            assert_eq!(l.expired, u64::from(out.is_err()));
+            assert!(pool.shutdown_timeout(HOUR));
+        });
+    }
+}

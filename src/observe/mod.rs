@@ -11,7 +11,7 @@
 pub(crate) mod hook_thread;
 pub(crate) mod lag;
 #[cfg(all(test, threadbridge_loom))]
-mod loom_support;
+pub(crate) mod loom_support;
 pub(crate) mod starvation;
 pub(crate) mod timing;
 pub(crate) mod watch;

@@ -80,3 +80,31 @@ fn raised_limit_grants_waiter() {
         finish(&pool);
     });
 }
+
+/// A paused limiter (`set_limit(0)`) grants nothing: the token its running
+/// job frees goes to nobody until the limit is raised, racing that job's
+/// end; then the waiter runs (no token lost).
+#[test]
+fn paused_limiter_grants_only_after_resume() {
+    loom::model(|| {
+        let (pool, limiter, gate, holder) = held_limiter(1);
+        limiter.set_limit(0).unwrap();
+        let resumed = Arc::new(AtomicUsize::new(0));
+        let seen = resumed.clone();
+        let waiter = limiter.run(move || {
+            assert_eq!(seen.load(SeqCst), 1, "a paused limiter granted a token");
+        });
+        let (l, r) = (limiter.clone(), resumed.clone());
+        let resumer = thread::spawn(move || {
+            r.store(1, SeqCst);
+            l.set_limit(1).unwrap();
+        });
+        gate.open();
+        block_on(holder);
+        block_on(waiter);
+        resumer.join().unwrap();
+        finish(&pool);
+        let stats = limiter.stats();
+        assert_eq!((stats.limit, stats.running, stats.waiting), (1, 0, 0));
+    });
+}

@@ -26,6 +26,8 @@
 //! | wake chaining, fan-out, backlog growth, spinner relay | `threads::woken_thread_wakes_the_next`, `threads::fan_out_wakes_every_parked_thread`, `threads::backlog_grows_the_pool`, `threads::spin_relay_hands_the_next_job_over` |
 //! | lowering the cap | `threads::lowered_cap_holds_for_queued_jobs` |
 //! | limiter tokens and waiters, raised limit | `limiter::limiter_tokens_are_never_lost_or_doubled`, `limiter::dropped_waiter_ahead_of_a_live_one_is_passed_over`, `limiter::raised_limit_grants_waiter` |
+//! | pause (`set_limit(0)`) then resume with a waiter, vs. the release of the last token | `limiter::paused_limiter_grants_only_after_resume` |
+//! | deadlines: expiry vs. start, vs. the thread (and queue space) that frees up, vs. a token hand-off | `deadline::loom_models::{a_job_never_both_expires_and_starts, expiry_vs_the_thread_that_frees_up, expiry_vs_token_hand_off}` (in `src/`, `--lib`: the deadline's passing is the check fired by hand) |
 //! | a waker that panics on a worker vs. submit and shutdown | `faults::a_panicking_wake_vs_submit_and_shutdown` |
 //! | `iter`'s read-ahead hand-back | `adapters::iter_restarts_read_ahead_without_losing_an_item` |
 //! | `Unblock`'s job hand-back (read, write, flush, drop) | `adapters::unblock_write_flush_and_into_inner`, `adapters::unblock_dropped_mid_read_ends_its_job`, `adapters::unblock_written_bytes_reach_the_writer_without_a_flush` |
