@@ -407,7 +407,10 @@ impl<W: Work> Job for JobCell<W> {
         };
         // Counters first: a job is counted before its Run becomes ready.
         let limiter = self.limiter.as_ref();
-        let after = worker::finish(&self.shared, outcome.is_err(), limiter, worker, &ran);
+        // Claimed from `urgent` by this very thread: it ran as reserved.
+        let reserved = self.loc() == Loc::Reserved;
+        let panicked = outcome.is_err();
+        let after = worker::finish(&self.shared, panicked, limiter, worker, &ran, reserved);
         let mut slot = self.slot.lock();
         if self.abandoned.load(Ordering::Relaxed) {
             slot.stage = Stage::Gone;
@@ -489,7 +492,13 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
                 drop(stale);
                 return;
             }
-            Loc::Nowhere => return,
+            Loc::Urgent => {
+                let task: Task = self.clone();
+                if !st.claim_queued(&task) {
+                    return;
+                }
+            }
+            Loc::Reserved | Loc::Nowhere => return,
         }
         drop(st);
         self.execute(None);

@@ -187,6 +187,7 @@ mod limiter;
 mod observe;
 mod pool;
 mod queue;
+mod reserve;
 mod run;
 mod shared;
 mod shutdown;

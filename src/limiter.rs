@@ -69,6 +69,9 @@ impl Pool {
 pub struct Limiter {
     tokens: Arc<Tokens>,
     pool: Pool,
+    /// For [`Pool::reserve`]'s limiters: the reservation (`reserve.rs`),
+    /// a guard that ends it when the last clone is dropped.
+    reservation: Option<Arc<dyn Send + Sync>>,
 }
 
 impl Limiter {
@@ -84,7 +87,20 @@ impl Limiter {
             st.limiters.push(Arc::downgrade(&tokens));
         }
         drop(st);
-        Self { tokens, pool }
+        Self {
+            tokens,
+            pool,
+            reservation: None,
+        }
+    }
+
+    pub(crate) fn tokens(&self) -> &Arc<Tokens> {
+        &self.tokens
+    }
+
+    pub(crate) fn with_reservation(mut self, reservation: Arc<dyn Send + Sync>) -> Self {
+        self.reservation = Some(reservation);
+        self
     }
 
     /// Runs `f` on the pool once one of this limiter's tokens is free.

@@ -356,7 +356,9 @@ pub(crate) fn submit<W: Work>(
         let _ = shared.unlock(st);
         return Ok(Run::new(job));
     }
-    let accepted = if try_only && !st.has_room(shared.config.queue_capacity) {
+    // A reservation's jobs take no queue slot: only their tokens refuse.
+    let reserved = limiter.is_some_and(|limiter| limiter.is_reserved());
+    let accepted = if try_only && !reserved && !st.has_room(shared.config.queue_capacity) {
         false
     } else {
         match limiter.map(|limiter| limiter.admit(task, try_only)) {

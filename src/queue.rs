@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::idle::IdleWorker;
 use crate::observe::timing::{self, Ran, Timing};
 use crate::stats::LimiterStats;
-use crate::sync::{Arc, Mutex};
+use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
 
 /// A job as the pool's queues see it.
 pub(crate) type Task = Arc<dyn Job>;
@@ -65,9 +65,15 @@ pub(crate) enum Loc {
     Limiter = 0,
     /// In the pool's queue (holding any token it needs).
     Queue = 1,
+    /// A reserved limiter's job holding its token, about to be taken by a
+    /// thread ahead of the queue (`reserve.rs`).
+    Urgent = 2,
+    /// Claimed from `Urgent`: it runs as a reserved job (counted in
+    /// `running_reserved`) until it finishes.
+    Reserved = 3,
     /// Not waiting anywhere: claimed, withdrawn, refused, or not yet
     /// submitted.
-    Nowhere = 2,
+    Nowhere = 4,
 }
 
 impl Loc {
@@ -75,6 +81,8 @@ impl Loc {
         match raw {
             0 => Loc::Limiter,
             1 => Loc::Queue,
+            2 => Loc::Urgent,
+            3 => Loc::Reserved,
             _ => Loc::Nowhere,
         }
     }
@@ -131,6 +139,10 @@ pub(crate) fn compact(queue: &mut VecDeque<Task>, live: usize) {
 /// moves from one job to the next waiter in one step.
 pub(crate) struct Tokens {
     state: Mutex<TokenState>,
+    // ORDERING: written and read only under the pool lock.
+    /// A reservation ([`Pool::reserve`](crate::Pool::reserve)): its jobs
+    /// take threads set aside for them, ahead of the pool's queue.
+    reserved: AtomicBool,
 }
 
 struct TokenState {
@@ -175,7 +187,22 @@ impl Tokens {
                 waiting: 0,
                 waiters: VecDeque::new(),
             }),
+            reserved: AtomicBool::new(false),
         }
+    }
+
+    /// Under the pool lock: whether the limiter is a live reservation.
+    pub(crate) fn is_reserved(&self) -> bool {
+        self.reserved.load(Ordering::Relaxed)
+    }
+
+    /// Under the pool lock.
+    pub(crate) fn set_reserved(&self, reserved: bool) {
+        self.reserved.store(reserved, Ordering::Relaxed);
+    }
+
+    pub(crate) fn limit(&self) -> usize {
+        self.state.lock().limit
     }
 
     /// Takes a token for a new job if one is free and nobody waits for one

@@ -193,6 +193,7 @@ impl Shared {
             run_time: st.run_time,
             starved: st.starved,
             expired: st.expired,
+            reserved: st.reserved,
         }
     }
 }

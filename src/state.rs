@@ -64,12 +64,20 @@ pub(crate) struct State {
     cores: usize,
     /// Counts threads going idle, to stamp their `warmth`.
     idle_seq: usize,
-    /// Threads serving the pool, or reserved to be started.
+    /// Threads serving the pool, or counted to be started.
     pub(crate) threads: usize,
     /// Threads that stopped serving and are running their stop hook.
     pub(crate) exiting: usize,
     pub(crate) running: usize,
     pub(crate) max_threads: usize,
+    /// Reservations (`reserve.rs`): the sum of the live reserved limits
+    /// (threads that may be set aside beyond `max_threads`), the reserved
+    /// jobs running, and those holding their token, about to be taken by
+    /// a thread ahead of the queue (live count beside, as for `queue`).
+    pub(crate) reserved: usize,
+    pub(crate) running_reserved: usize,
+    pub(crate) urgent: VecDeque<Task>,
+    pub(crate) urgent_live: usize,
     pub(crate) closed: bool,
     /// Threads reserved under the lock, to be started once it is released.
     pub(crate) spawns: usize,
@@ -135,6 +143,10 @@ impl State {
             exiting: 0,
             running: 0,
             max_threads,
+            reserved: 0,
+            running_reserved: 0,
+            urgent: VecDeque::new(),
+            urgent_live: 0,
             closed: false,
             spawns: 0,
             starting: 0,
@@ -169,13 +181,18 @@ impl State {
 
     /// Whether a job submitted now would start or find queue space at once.
     pub(crate) fn has_room(&self, capacity: usize) -> bool {
-        !self.idle.is_empty() || self.threads < self.max_threads || self.queue_live < capacity
+        self.ordinary_room() && (!self.idle.is_empty() || self.threads < self.ordinary_cap())
+            || self.queue_live < capacity
     }
 
-    /// Queues a job that holds any token it needs. With `dispatch`, makes
+    /// Queues a job that holds any token it needs (a reserved limiter's
+    /// goes ahead of the queue: `reserve.rs`). With `dispatch`, makes
     /// sure a thread will take it: wakes the most recently parked thread,
-    /// or reserves a new one (started once the lock is released).
+    /// or counts a new one (started once the lock is released).
     pub(crate) fn enqueue(&mut self, job: Task, dispatch: bool) {
+        if job.limiter().is_some_and(|limiter| limiter.is_reserved()) {
+            return self.enqueue_urgent(job, dispatch);
+        }
         job.set_loc(Loc::Queue);
         self.queue.push_back(job);
         self.queue_live += 1;
@@ -185,8 +202,13 @@ impl State {
     }
 
     fn dispatch(&mut self) {
+        if !self.ordinary_room() {
+            // Every thread ordinary jobs may have is busy (the rest are
+            // set aside for reservations).
+            return self.watch();
+        }
         match self.idle.last() {
-            None if self.threads < self.max_threads => self.reserve(1),
+            None if self.threads < self.ordinary_cap() => self.reserve(1),
             // Every thread is busy and re-checks the queue when done.
             None => self.watch(),
             // A spinning thread costs nothing to hand work to; a parked one
@@ -307,14 +329,15 @@ impl State {
     /// wakes up to two, as long as more jobs are queued than threads are on
     /// their way, so the wake-ups fan out.
     pub(crate) fn wake_next(&mut self) {
+        let claimable = self.claimable();
         if self.running > self.cores {
             for _ in 0..2 {
-                if self.queue_live <= self.waking || self.idle.is_empty() {
+                if claimable <= self.waking || self.idle.is_empty() {
                     return;
                 }
                 self.wake_top();
             }
-        } else if self.queue_live > 0 && self.waking == 0 && !self.idle.is_empty() {
+        } else if claimable > 0 && self.waking == 0 && !self.idle.is_empty() {
             self.wake_top();
         }
     }
@@ -326,9 +349,9 @@ impl State {
     /// were being woken one by one — would be drained by however many
     /// threads there were, never the cap.
     pub(crate) fn grow_for_backlog(&mut self) {
-        if self.queue_live > self.waking + self.starting
+        if self.claimable() > self.waking + self.starting
             && self.idle.is_empty()
-            && self.threads < self.max_threads
+            && self.threads < self.ordinary_cap().max(self.urgent_cap())
             && !self.closed
         {
             self.reserve(1);
@@ -336,13 +359,13 @@ impl State {
     }
 
     /// Counts `n` new threads, to be started once the lock is released.
-    fn reserve(&mut self, n: usize) {
+    pub(crate) fn reserve(&mut self, n: usize) {
         self.threads += n;
         self.starting += n;
         self.spawns += n;
     }
 
-    fn wake_top(&mut self) {
+    pub(crate) fn wake_top(&mut self) {
         if let Some(worker) = self.idle.pop() {
             self.waking += 1;
             if worker.hand(WORK) {
@@ -354,10 +377,14 @@ impl State {
     /// Pops the oldest live job and claims it for the calling thread; a
     /// job whose deadline has passed expires on the way.
     pub(crate) fn pop_claim(&mut self) -> Option<Task> {
-        while let Some(job) = self.queue.pop_front() {
+        if let Some(job) = self.pop_urgent() {
+            return Some(job);
+        }
+        while self.ordinary_room() {
+            let job = self.queue.pop_front()?;
             match job.claim() {
                 Claim::Claimed(key) => {
-                    self.claimed(key);
+                    self.claimed(key, false);
                     return Some(job);
                 }
                 Claim::Gone => {}
@@ -369,14 +396,18 @@ impl State {
 
     /// Claims a specific queued job (a nested `Run` taken back inline).
     pub(crate) fn claim_queued(&mut self, job: &Task) -> bool {
+        let loc = job.loc();
         let claimed = match job.claim() {
             Claim::Claimed(key) => {
-                self.claimed(key);
+                self.claimed(key, loc == Loc::Urgent);
+                if loc == Loc::Urgent {
+                    job.set_loc(Loc::Reserved);
+                }
                 true
             }
             Claim::Gone => false,
             Claim::Expired(expiry) => {
-                self.expired(Loc::Queue, job, expiry);
+                self.expired(loc, job, expiry);
                 false
             }
         };
@@ -384,8 +415,14 @@ impl State {
         claimed
     }
 
-    fn claimed(&mut self, deadline: Option<DeadlineKey>) {
-        self.queue_live -= 1;
+    /// Accounts for a claimed job (from `urgent` if `reserved`).
+    pub(crate) fn claimed(&mut self, deadline: Option<DeadlineKey>, reserved: bool) {
+        if reserved {
+            self.urgent_live -= 1;
+            self.running_reserved += 1;
+        } else {
+            self.queue_live -= 1;
+        }
         self.running += 1;
         if let Some(key) = deadline {
             self.deadlines.remove(&key);
@@ -403,11 +440,17 @@ impl State {
                     self.release_token(limiter, true, None);
                 }
             }
+            Loc::Urgent => {
+                self.urgent_live -= 1;
+                compact(&mut self.urgent, self.urgent_live);
+                let limiter = limiter.expect("an urgent job is a reserved limiter's");
+                self.release_token(limiter, true, None);
+            }
             Loc::Limiter => {
                 let limiter = limiter.expect("a job waiting on a limiter has one");
                 limiter.withdraw_waiter();
             }
-            Loc::Nowhere => unreachable!("a started job cannot be withdrawn"),
+            Loc::Reserved | Loc::Nowhere => unreachable!("a started job cannot be withdrawn"),
         }
     }
 
@@ -426,23 +469,27 @@ impl State {
 
     /// Sets a limiter's limit, and grants the tokens that frees.
     pub(crate) fn set_limit(&mut self, limiter: &Tokens, limit: usize) {
+        self.resize_reservation(limiter, limit);
         for job in limiter.set_limit(limit) {
             self.deferred.extend(job.inline_waker());
             self.enqueue(job, true);
         }
+        // A smaller reservation: surplus idle threads exit now.
+        self.resize();
     }
 
     /// After `max_threads` was raised, starts threads for queued jobs;
     /// after it was lowered, tells surplus idle threads (the coldest first)
     /// to exit. Busy surplus threads exit after their job.
     pub(crate) fn resize(&mut self) {
-        if self.threads > self.max_threads {
-            let surplus = (self.threads - self.max_threads).min(self.idle.len());
+        let cap = self.thread_cap();
+        if self.threads > cap {
+            let surplus = (self.threads - cap).min(self.idle.len());
             for worker in self.idle.drain(..surplus) {
                 worker.notify(WAKE);
             }
         } else if self.idle.is_empty() {
-            let wanted = self.queue_live.min(self.max_threads - self.threads);
+            let wanted = self.claimable().min(cap - self.threads);
             self.reserve(wanted);
         }
     }
@@ -457,9 +504,13 @@ impl State {
     /// hands every queued job back with `err`. A refused job's token may
     /// grant a waiter, which lands in the queue too and is refused in turn.
     pub(crate) fn refuse_all(&mut self, err: &Arc<io::Error>) {
-        while let Some(job) = self.queue.pop_front() {
+        while let Some(job) = self.urgent.pop_front().or_else(|| self.queue.pop_front()) {
+            let loc = job.loc();
             if job.refuse(err, &mut self.deferred) {
-                self.queue_live -= 1;
+                match loc {
+                    Loc::Urgent => self.urgent_live -= 1,
+                    _ => self.queue_live -= 1,
+                }
                 self.rejected += 1;
                 if let Some(limiter) = job.limiter() {
                     self.release_token(limiter, false, None);

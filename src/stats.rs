@@ -68,6 +68,9 @@ pub struct Stats {
     /// [`run_by`](crate::Pool::run_by) jobs whose deadline passed before
     /// they started (limiter jobs included): they never ran.
     pub expired: u64,
+    /// Threads set aside beyond `max_threads` for the live
+    /// [reservations](crate::Pool::reserve): the sum of their limits.
+    pub reserved: usize,
 }
 
 /// A snapshot of a [`Limiter`](crate::Limiter), from

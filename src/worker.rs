@@ -109,8 +109,10 @@ fn serve(shared: &Arc<Shared>) {
     let mut st = shared.lock();
     st.starting -= 1;
     loop {
-        if st.threads > st.max_threads {
-            // Surplus after `set_max_threads` lowered the cap: leave, and
+        if st.threads > st.thread_cap() && st.urgent_live == 0 {
+            // Surplus after `set_max_threads` lowered the cap (or a
+            // reservation shrank): leave — once no reserved job that got
+            // its token before the shrink waits for a thread — and
             // make sure an idle thread looks at anything still queued.
             st.wake_next();
             return exit(shared, st);
@@ -158,9 +160,13 @@ pub(crate) fn finish(
     limiter: Option<&Arc<Tokens>>,
     worker: Option<&Arc<IdleWorker>>,
     ran: &Ran,
+    reserved: bool,
 ) -> After {
     let mut st = shared.lock();
     st.running -= 1;
+    if reserved {
+        st.running_reserved -= 1;
+    }
     if panicked {
         st.panicked += 1;
     } else {
@@ -179,7 +185,7 @@ pub(crate) fn finish(
     }
     let after = match worker {
         None => After::Check,
-        Some(_) if st.threads > st.max_threads => After::Check,
+        Some(_) if st.threads > st.thread_cap() && st.urgent_live == 0 => After::Check,
         Some(me) => match st.pop_claim() {
             Some(job) => {
                 st.grow_for_backlog();

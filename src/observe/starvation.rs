@@ -38,7 +38,7 @@ impl Due for Shared {
         let mut episodes = Vec::new();
         // The pool: jobs queued (or waiting for queue space) while every
         // thread it may have runs a job.
-        match st.oldest_queued().filter(|_| st.running >= st.max_threads) {
+        match st.oldest_queued().filter(|_| !st.ordinary_room()) {
             None => st.starving = false,
             Some(oldest) => {
                 let since = oldest.max(st.last_finish);

@@ -27,6 +27,7 @@
 //! | lowering the cap | `threads::lowered_cap_holds_for_queued_jobs` |
 //! | limiter tokens and waiters, raised limit | `limiter::limiter_tokens_are_never_lost_or_doubled`, `limiter::dropped_waiter_ahead_of_a_live_one_is_passed_over`, `limiter::raised_limit_grants_waiter` |
 //! | pause (`set_limit(0)`) then resume with a waiter, vs. the release of the last token | `limiter::paused_limiter_grants_only_after_resume` |
+//! | reservations: a reserved job beside a held pool, the ordinary cap, the reservation dropped or resized while its jobs run | `reserve::reservation_dropped_while_its_job_runs`, `reserve::reservation_shrunk_and_grown_while_its_job_runs` |
 //! | deadlines: expiry vs. start, vs. the thread (and queue space) that frees up, vs. a token hand-off | `deadline::loom_models::{a_job_never_both_expires_and_starts, expiry_vs_the_thread_that_frees_up, expiry_vs_token_hand_off}` (in `src/`, `--lib`: the deadline's passing is the check fired by hand) |
 //! | a waker that panics on a worker vs. submit and shutdown | `faults::a_panicking_wake_vs_submit_and_shutdown` |
 //! | `iter`'s read-ahead hand-back | `adapters::iter_restarts_read_ahead_without_losing_an_item` |
@@ -53,6 +54,7 @@ mod adapters;
 mod faults;
 mod jobs;
 mod limiter;
+mod reserve;
 mod threads;
 
 const LONG: Duration = Duration::from_secs(3600);
