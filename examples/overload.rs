@@ -1,11 +1,15 @@
 //! A flood of slow requests at twice the pool's capacity, each with a
-//! client budget: what a timeout around the call does, and what `run_by`
-//! does. Goodput is requests answered within their budget per second;
-//! "late starts" are jobs that started after their client gave up, each
-//! holding a thread for work nobody awaits.
+//! client budget, and a health check probed all along:
 //!
-//! `cargo run --release --example overload` (about 15 s: three variants,
-//! each a few seconds of flood plus the drain).
+//! 1. what a timeout around the call does, and what `run_by` does.
+//!    Goodput is requests answered within their budget per second; "late
+//!    starts" are jobs that started after their client gave up, each
+//!    holding a thread for work nobody awaits;
+//! 2. the health check's latency on the flooded pool, and behind
+//!    `pool.reserve(1)`.
+//!
+//! `cargo run --release --example overload` (about 20 s: five floods of
+//! 3 s, each plus its drain).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -38,7 +42,7 @@ fn work(deadline: Instant, tally: &Tally) {
     thread::sleep(JOB);
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Variant {
     /// `tokio::time::timeout(budget, spawn_blocking(f))`, the common misuse.
     TokioTimeout,
@@ -48,6 +52,19 @@ enum Variant {
     /// `pool.run_by(deadline, f)`: no executor timer needed.
     RunBy,
 }
+
+/// How the health check reaches the pool.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Health {
+    /// `pool.run(check)`: behind the flood.
+    Pool,
+    /// `pool.reserve(1).run(check)`: a thread set aside.
+    Reserved,
+}
+
+/// How often the health check is probed, and what it does.
+const PROBE_EVERY: Duration = Duration::from_millis(10);
+const CHECK: Duration = Duration::from_micros(200);
 
 fn main() {
     println!(
@@ -59,9 +76,16 @@ fn main() {
     let mut rows = Vec::new();
     for variant in [Variant::TokioTimeout, Variant::TimeoutRun, Variant::RunBy] {
         eprint!("{variant:?}: flooding...");
-        let (tally, drained) = flood(variant);
+        let (tally, drained, _) = flood(variant, Health::Pool);
         eprintln!(" drained in {drained:?}");
         rows.push((variant, tally, drained));
+    }
+    let mut probes = Vec::new();
+    for health in [Health::Pool, Health::Reserved] {
+        eprint!("health via {health:?} during a run_by flood...");
+        let (_, _, latencies) = flood(Variant::RunBy, health);
+        eprintln!(" {} probes", latencies.len());
+        probes.push((health, latencies));
     }
     println!();
     println!("| variant | goodput (answered in budget /s) | answered late | gave up | jobs run | started after the client gave up | thread time wasted |");
@@ -82,11 +106,29 @@ fn main() {
             late as f64 * JOB.as_secs_f64(),
         );
     }
+    println!();
+    println!("| health check ({CHECK:?} of work, every {PROBE_EVERY:?}) during the run_by flood | p50 | p99 | max |");
+    println!("|---|---:|---:|---:|");
+    for (health, mut l) in probes {
+        l.sort();
+        let q = |q: f64| l[((l.len() - 1) as f64 * q) as usize];
+        let name = match health {
+            Health::Pool => "`pool.run(check)`",
+            Health::Reserved => "`pool.reserve(1).run(check)`",
+        };
+        println!(
+            "| {name} | {:.2?} | {:.2?} | {:.2?} |",
+            q(0.5),
+            q(0.99),
+            l[l.len() - 1]
+        );
+    }
 }
 
-/// Runs one variant's flood; returns its tally and how long the pool took
-/// to drain after the last arrival.
-fn flood(variant: Variant) -> (Arc<Tally>, Duration) {
+/// Runs one variant's flood with a health check probed all along;
+/// returns its tally, how long the pool took to drain after the last
+/// arrival, and the health check's latencies.
+fn flood(variant: Variant, health: Health) -> (Arc<Tally>, Duration, Vec<Duration>) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(THREADS)
@@ -100,6 +142,27 @@ fn flood(variant: Variant) -> (Arc<Tally>, Duration) {
     let tally = Arc::new(Tally::default());
     let start = Instant::now();
     let n = (RATE * FLOOD.as_secs_f64()) as u64;
+    let checker = match health {
+        Health::Pool => None,
+        Health::Reserved => Some(pool.reserve(1)),
+    };
+    let prober = {
+        let pool = pool.clone();
+        rt.spawn(async move {
+            let mut latencies = Vec::new();
+            while start.elapsed() < FLOOD {
+                let t = Instant::now();
+                let check = || thread::sleep(CHECK);
+                match &checker {
+                    Some(reserved) => reserved.run(check).await,
+                    None => pool.run(check).await,
+                }
+                latencies.push(t.elapsed());
+                tokio::time::sleep(PROBE_EVERY).await;
+            }
+            latencies
+        })
+    };
     rt.block_on(async {
         let mut tasks = Vec::with_capacity(n as usize);
         for i in 0..n {
@@ -136,11 +199,16 @@ fn flood(variant: Variant) -> (Arc<Tally>, Duration) {
             task.await.unwrap();
         }
     });
+    let latencies = rt.block_on(prober).unwrap();
     let flood_end = start + FLOOD;
     // tokio's blocking pool keeps running jobs nobody awaits: wait for them.
     drop(rt);
     let mut drained = Instant::now();
     let _ = pool.shutdown_timeout(Duration::from_secs(120));
     drained = drained.max(Instant::now());
-    (tally, drained.saturating_duration_since(flood_end))
+    (
+        tally,
+        drained.saturating_duration_since(flood_end),
+        latencies,
+    )
 }

@@ -71,7 +71,9 @@ fn a_job_whose_deadline_passes_waiting_for_a_thread_never_starts() {
     ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
 )]
 fn a_token_waiter_that_expires_passes_the_token_on() {
-    with_limiter(4, 1, |pool, limiter| {
+    on_executors(TWO, |_| async {
+        let pool = pool(4);
+        let limiter = pool.limiter(1);
         let gate = Gate::new();
         let holder = limiter.run(gate.waiter());
         wait_until("the token taken", || limiter.stats().running == 1);
@@ -79,14 +81,14 @@ fn a_token_waiter_that_expires_passes_the_token_on() {
         let late = limiter.run_by(soon(), tracked(&ran));
         let next = limiter.run(|| "next");
         assert_eq!(limiter.stats().waiting, 2);
-        assert!(block_on(late).is_err());
+        assert!(late.await.is_err());
         let l = limiter.stats();
         assert_eq!((l.expired, l.waiting, l.running), (1, 1, 1), "{l:?}");
         assert_eq!(pool.stats().expired, 1);
         // The holder's token goes to the waiter behind the expired one.
         gate.open();
-        block_on(holder);
-        assert_eq!(block_on(next), "next");
+        holder.await;
+        assert_eq!(next.await, "next");
         assert!(!ran.load(SeqCst));
         let l = limiter.stats();
         assert_eq!((l.running, l.waiting), (0, 0), "{l:?}");
@@ -99,22 +101,23 @@ fn a_token_waiter_that_expires_passes_the_token_on() {
     ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
 )]
 fn a_job_holding_its_token_in_the_queue_gives_it_back_when_it_expires() {
-    with_pool(1, |pool| {
+    on_executors(TWO, |_| async {
+        let pool = pool(1);
         let limiter = pool.limiter(1);
         let gate = Gate::new();
         let held = hold_only_thread(&pool, &gate);
         // Gets the token at once, then waits in the pool's queue.
         let late = limiter.run_by(soon(), |_| ());
         assert_eq!(limiter.stats().running, 1);
-        assert!(block_on(late).is_err());
+        assert!(late.await.is_err());
         let l = limiter.stats();
         assert_eq!((l.running, l.waiting, l.expired), (0, 0, 1), "{l:?}");
         // The token is free: the next job of the limiter takes it and runs.
         let next = limiter.run(|| 1);
         assert_eq!(limiter.stats().running, 1);
         gate.open();
-        block_on(held);
-        assert_eq!(block_on(next), 1);
+        held.await;
+        assert_eq!(next.await, 1);
     });
 }
 
@@ -124,7 +127,7 @@ fn a_job_holding_its_token_in_the_queue_gives_it_back_when_it_expires() {
     ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
 )]
 fn a_job_waiting_for_queue_space_expires_and_frees_its_place() {
-    guard(|| {
+    on_executors(TWO, |_| async {
         let pool = bounded_pool(1, 1);
         let gate = Gate::new();
         let held = hold_only_thread(&pool, &gate);
@@ -132,30 +135,31 @@ fn a_job_waiting_for_queue_space_expires_and_frees_its_place() {
         let late = pool.run_by(soon(), |_| "late");
         let s = pool.stats();
         assert_eq!((s.queued, s.waiting), (1, 1), "{s:?}");
-        assert!(block_on(late).is_err());
+        assert!(late.await.is_err());
         let s = pool.stats();
         assert_eq!((s.queued, s.waiting, s.expired), (1, 0, 1), "{s:?}");
         gate.open();
-        block_on(held);
-        assert_eq!(block_on(queued), "queued");
+        held.await;
+        assert_eq!(queued.await, "queued");
     });
 }
 
 #[test]
 fn a_deadline_already_past_expires_at_once_without_a_thread() {
-    with_pool(2, |pool| {
+    on_executors(TWO, |_| async {
+        let pool = pool(2);
         let ran = Arc::new(AtomicBool::new(false));
         let past = Instant::now() - Duration::from_millis(1);
         let run = pool.run_by(past, tracked(&ran));
         // Counted before the Run is even polled; no thread was started.
         let s = pool.stats();
         assert_eq!((s.expired, s.threads, s.queued), (1, 0, 0), "{s:?}");
-        let expired = block_on(run).unwrap_err();
+        let expired = run.await.unwrap_err();
         assert!(expired.waited() < Duration::from_secs(60));
         assert!(!ran.load(SeqCst));
         // And on a limiter, whose token it never took.
         let limiter = pool.limiter(1);
-        assert!(block_on(limiter.run_by(past, |_| ())).is_err());
+        assert!(limiter.run_by(past, |_| ()).await.is_err());
         let l = limiter.stats();
         assert_eq!((l.expired, l.running, l.waiting), (1, 0, 0), "{l:?}");
         assert_eq!(pool.stats().expired, 2);
@@ -197,7 +201,8 @@ fn a_started_job_runs_to_its_end_and_its_token_turns_cancelled_at_the_deadline()
     ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
 )]
 fn a_detached_job_that_expires_drops_its_closure_unrun() {
-    with_pool(1, |pool| {
+    on_executors(TWO, |_| async {
+        let pool = pool(1);
         struct Dropped(Arc<AtomicBool>);
         impl Drop for Dropped {
             fn drop(&mut self) {
@@ -218,7 +223,7 @@ fn a_detached_job_that_expires_drops_its_closure_unrun() {
         wait_stats(&pool, "the detached job expired", |s| s.expired == 1);
         wait_until("its closure dropped", || dropped.load(SeqCst));
         gate.open();
-        block_on(held);
+        held.await;
         let s = wait_stats(&pool, "idle", |s| s.running == 0);
         assert!(!ran.load(SeqCst));
         assert_eq!((s.completed, s.expired, s.cancelled), (1, 1, 0), "{s:?}");
@@ -231,7 +236,8 @@ fn a_detached_job_that_expires_drops_its_closure_unrun() {
     ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
 )]
 fn a_run_dropped_before_its_deadline_is_cancelled_not_expired() {
-    with_pool(1, |pool| {
+    on_executors(TWO, |_| async {
+        let pool = pool(1);
         let gate = Gate::new();
         let held = hold_only_thread(&pool, &gate);
         drop(pool.run_by(soon(), |_| ()));
@@ -239,7 +245,7 @@ fn a_run_dropped_before_its_deadline_is_cancelled_not_expired() {
         // Past its deadline, nothing more is counted for it.
         std::thread::sleep(BUDGET * 3);
         gate.open();
-        block_on(held);
+        held.await;
         let s = wait_stats(&pool, "idle", |s| s.running == 0);
         assert_eq!((s.cancelled, s.expired, s.completed), (1, 0, 1), "{s:?}");
     });
@@ -263,17 +269,18 @@ fn run_by_after_shutdown_panics_like_run() {
     ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
 )]
 fn shutdown_expires_a_waiting_job_past_its_deadline_and_runs_the_rest() {
-    with_pool(1, |pool| {
+    on_executors(TWO, |_| async {
+        let pool = pool(1);
         let gate = Gate::new();
         let held = hold_only_thread(&pool, &gate);
         let late = pool.run_by(soon(), |_| "late");
         let kept = pool.run_by(far(), |_| "kept");
         let shutdown = pool.shutdown();
-        assert!(block_on(late).is_err());
+        assert!(late.await.is_err());
         gate.open();
-        block_on(held);
-        assert_eq!(block_on(kept).unwrap(), "kept");
-        block_on(shutdown);
+        held.await;
+        assert_eq!(kept.await.unwrap(), "kept");
+        shutdown.await;
         let s = pool.stats();
         assert_eq!((s.completed, s.expired, s.threads), (2, 1, 0), "{s:?}");
     });
@@ -344,7 +351,9 @@ fn every_job_ends_in_exactly_one_way_under_a_flood_of_deadlines() {
 
 #[test]
 fn set_limit_zero_pauses_then_resumes_the_waiters() {
-    with_limiter(4, 2, |pool, limiter| {
+    on_executors(TWO, |_| async {
+        let pool = pool(4);
+        let limiter = pool.limiter(2);
         let gate = Gate::new();
         let running = limiter.run(gate.waiter());
         wait_until("a job of the limiter runs", || limiter.stats().running == 1);
@@ -353,14 +362,14 @@ fn set_limit_zero_pauses_then_resumes_the_waiters() {
         assert_eq!(limiter.stats().waiting, 3);
         // The running job finishes; nothing starts in its place.
         gate.open();
-        block_on(running);
+        running.await;
         assert_stays(SETTLE, "nothing starts while paused", || {
             let l = limiter.stats();
             l.running == 0 && l.waiting == 3
         });
         assert_eq!(pool.stats().completed, 1);
         limiter.set_limit(2).unwrap();
-        let out: Vec<i32> = waiters.into_iter().map(block_on).collect();
+        let out: Vec<i32> = futures::future::join_all(waiters).await;
         assert_eq!(out, [0, 1, 2]);
         assert_eq!(limiter.stats().limit, 2);
     });
@@ -372,7 +381,7 @@ fn set_limit_zero_pauses_then_resumes_the_waiters() {
     ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
 )]
 fn a_paused_limiter_is_not_starved_and_its_deadline_jobs_expire() {
-    guard(|| {
+    on_executors(TWO, |_| async {
         let starved = Arc::new(AtomicUsize::new(0));
         let s2 = starved.clone();
         let pool = threadbridge::Pool::builder()
@@ -386,14 +395,14 @@ fn a_paused_limiter_is_not_starved_and_its_deadline_jobs_expire() {
         limiter.set_limit(0).unwrap();
         let waiter = limiter.run(|| ());
         let late = limiter.run_by(soon(), |_| ());
-        assert!(block_on(late).is_err());
+        assert!(late.await.is_err());
         assert_eq!(limiter.stats().expired, 1);
         assert_stays(SETTLE, "a paused limiter is not starved", || {
             starved.load(SeqCst) == 0
         });
         assert_eq!(pool.stats().starved, 0);
         limiter.set_limit(1).unwrap();
-        block_on(waiter);
+        waiter.await;
     });
 }
 
@@ -411,14 +420,17 @@ fn a_limiter_of_zero_still_panics_at_creation() {
     ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
 )]
 fn a_nested_run_by_past_its_deadline_expires_instead_of_running_inline() {
-    with_pool(1, |pool| {
+    on_executors(TWO, |_| async {
+        let pool = pool(1);
         let inner = pool.clone();
-        let out = block_on(pool.run(move || {
-            let run = inner.run_by(soon(), |_| "inline");
-            // Let the deadline pass while this, the only thread, holds it.
-            std::thread::sleep(BUDGET * 2);
-            futures::executor::block_on(run).map_err(|e| e.waited())
-        }));
+        let out = pool
+            .run(move || {
+                let run = inner.run_by(soon(), |_| "inline");
+                // Let the deadline pass while this, the only thread, holds it.
+                std::thread::sleep(BUDGET * 2);
+                futures::executor::block_on(run).map_err(|e| e.waited())
+            })
+            .await;
         assert!(out.is_err(), "{out:?}");
         let s = pool.stats();
         assert_eq!((s.expired, s.completed), (1, 1), "{s:?}");

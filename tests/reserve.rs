@@ -49,7 +49,7 @@ fn a_reserved_job_runs_while_the_pool_and_its_queue_are_full() {
 
 #[test]
 fn ordinary_jobs_never_take_the_thread_set_aside() {
-    guard(|| {
+    on_executors(TWO, |_| async {
         let pool = pool_keeping_threads(2, usize::MAX);
         let health = pool.reserve(1);
         let conc = Concurrency::new();
@@ -57,17 +57,17 @@ fn ordinary_jobs_never_take_the_thread_set_aside() {
         let ordinary: Vec<_> = (0..5).map(|_| pool.run(conc.hold(&gate))).collect();
         wait_until("two ordinary jobs run", || conc.now() == 2);
         // The reserved job starts the set-aside thread, runs and leaves it idle.
-        block_on(health.run(|| ()));
+        health.run(|| ()).await;
         let s = wait_stats(&pool, "the set-aside thread idle", |s| s.idle_threads == 1);
         assert_eq!((s.threads, s.running, s.queued), (3, 2, 3), "{s:?}");
         assert_stays(SETTLE, "the idle thread stays free", || {
             conc.now() == 2 && pool.stats().idle_threads == 1
         });
         // And it is there for the next reserved job at once.
-        block_on(health.run(|| ()));
+        health.run(|| ()).await;
         gate.open();
         for run in ordinary {
-            block_on(run);
+            run.await;
         }
         assert_eq!(conc.peak(), 2, "never more ordinary jobs than max_threads");
     });
@@ -75,7 +75,7 @@ fn ordinary_jobs_never_take_the_thread_set_aside() {
 
 #[test]
 fn threads_stay_within_max_threads_plus_reserved() {
-    guard(|| {
+    on_executors(TWO, |_| async {
         let pool = pool_keeping_threads(2, usize::MAX);
         let urgent = pool.reserve(2);
         let gate = Gate::new();
@@ -88,7 +88,7 @@ fn threads_stay_within_max_threads_plus_reserved() {
         assert_stays(SETTLE, "no fifth thread", || pool.stats().threads == 4);
         gate.open();
         for run in ordinary.into_iter().chain(reserved) {
-            block_on(run);
+            run.await;
         }
         assert!(pool.stats().threads <= 4);
     });
@@ -96,7 +96,7 @@ fn threads_stay_within_max_threads_plus_reserved() {
 
 #[test]
 fn dropping_the_last_handle_ends_the_reservation_at_once() {
-    guard(|| {
+    on_executors(TWO, |_| async {
         let pool = pool_keeping_threads(1, usize::MAX);
         let health = pool.reserve(1);
         let clone = health.clone();
@@ -104,7 +104,7 @@ fn dropping_the_last_handle_ends_the_reservation_at_once() {
         let held = hold_only_thread(&pool, &gate);
         // A set-aside thread, left idle; then a reserved job holding the
         // only token, and one waiting for it.
-        block_on(health.run(|| ()));
+        health.run(|| ()).await;
         let reserved_gate = Gate::new();
         let holding = health.run(reserved_gate.waiter());
         let waiting = health.run(|| "ran as ordinary");
@@ -116,18 +116,18 @@ fn dropping_the_last_handle_ends_the_reservation_at_once() {
         assert_eq!((s.reserved, s.threads), (0, 2), "{s:?}");
         // Its waiter now runs as an ordinary job: behind the busy thread.
         reserved_gate.open();
-        block_on(holding);
+        holding.await;
         let s = wait_stats(&pool, "the set-aside thread gone", |s| s.threads == 1);
         assert_eq!(s.queued, 1, "{s:?}");
         gate.open();
-        block_on(held);
-        assert_eq!(block_on(waiting), "ran as ordinary");
+        held.await;
+        assert_eq!(waiting.await, "ran as ordinary");
     });
 }
 
 #[test]
 fn set_limit_resizes_the_reservation_and_zero_pauses_it() {
-    guard(|| {
+    on_executors(TWO, |_| async {
         let pool = pool_keeping_threads(1, usize::MAX);
         let urgent = pool.reserve(1);
         urgent.set_limit(3).unwrap();
@@ -139,7 +139,7 @@ fn set_limit_resizes_the_reservation_and_zero_pauses_it() {
             urgent.stats().waiting == 1
         });
         urgent.set_limit(1).unwrap();
-        assert_eq!(block_on(paused), 1);
+        assert_eq!(paused.await, 1);
         assert_eq!(pool.stats().reserved, 1);
         // set_max_threads leaves reservations alone.
         pool.set_max_threads(4).unwrap();
@@ -157,22 +157,25 @@ fn reserve_zero_panics_naming_the_argument() {
 
 #[test]
 fn a_nested_run_in_a_reserved_job_runs_inline() {
-    with_pool(1, |pool| {
+    on_executors(TWO, |_| async {
+        let pool = pool(1);
         let gate = Gate::new();
         let held = hold_only_thread(&pool, &gate);
         let urgent = pool.reserve(1);
         let inner = pool.clone();
         // The ordinary cap is reached: the nested job runs right here.
-        let out = block_on(urgent.run(move || futures::executor::block_on(inner.run(|| 5))));
+        let out = urgent
+            .run(move || futures::executor::block_on(inner.run(|| 5)))
+            .await;
         assert_eq!(out, 5);
         gate.open();
-        block_on(held);
+        held.await;
     });
 }
 
 #[test]
 fn shutdown_waits_for_the_set_aside_threads() {
-    guard(|| {
+    on_executors(TWO, |_| async {
         let pool = pool_keeping_threads(1, usize::MAX);
         let urgent = pool.reserve(1);
         let gate = Gate::new();
@@ -182,14 +185,14 @@ fn shutdown_waits_for_the_set_aside_threads() {
         wait_stats(&pool, "both running", |s| s.running == 2);
         let shutdown = pool.shutdown();
         gate.open();
-        block_on(held);
+        held.await;
         assert!(
             !pool.shutdown_timeout(Duration::from_millis(20)),
             "the reserved job still runs"
         );
         reserved_gate.open();
-        block_on(reserved);
-        block_on(shutdown);
+        reserved.await;
+        shutdown.await;
         assert_eq!(pool.stats().threads, 0);
     });
 }
@@ -200,7 +203,7 @@ fn shutdown_waits_for_the_set_aside_threads() {
     ignore = "the crate's timer and hook threads outlive the test (Miri reports live threads at exit)"
 )]
 fn set_aside_threads_do_not_count_against_starvation() {
-    guard(|| {
+    on_executors(TWO, |_| async {
         let starved = Arc::new(AtomicUsize::new(0));
         let s2 = starved.clone();
         let pool = Pool::builder()
@@ -214,14 +217,14 @@ fn set_aside_threads_do_not_count_against_starvation() {
         let urgent = pool.reserve(1);
         let gate = Gate::new();
         let held = hold_only_thread(&pool, &gate);
-        block_on(urgent.run(|| ()));
+        urgent.run(|| ()).await;
         // An idle thread exists, but ordinary jobs may not have it.
         let queued = pool.run(|| ());
         wait_until("the starvation signal", || starved.load(SeqCst) == 1);
         assert_eq!(pool.stats().idle_threads, 1);
         gate.open();
-        block_on(held);
-        block_on(queued);
+        held.await;
+        queued.await;
     });
 }
 
@@ -231,15 +234,16 @@ fn set_aside_threads_do_not_count_against_starvation() {
     ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
 )]
 fn a_reserved_run_by_expires_like_any_other() {
-    with_pool(1, |pool| {
+    on_executors(TWO, |_| async {
+        let pool = pool(1);
         let urgent = pool.reserve(1);
         let gate = Gate::new();
         let holding = urgent.run(gate.waiter());
         let deadline = std::time::Instant::now() + Duration::from_millis(20);
-        assert!(block_on(urgent.run_by(deadline, |_| ())).is_err());
+        assert!(urgent.run_by(deadline, |_| ()).await.is_err());
         let l = urgent.stats();
         assert_eq!((l.expired, l.waiting, l.running), (1, 0, 1), "{l:?}");
         gate.open();
-        block_on(holding);
+        holding.await;
     });
 }
