@@ -79,7 +79,8 @@ fn woken_thread_wakes_the_next() {
 
 /// 2. Lowering `max_threads` while both threads are busy: the surplus
 /// thread finishes its job and exits instead of taking queued work, so the
-/// jobs queued afterwards never run two at a time.
+/// jobs queued afterwards never run two at a time, and the pool is back to
+/// one thread without waiting for a keep-alive.
 #[test]
 fn lowered_cap_holds_for_queued_jobs() {
     loom::model(|| {
@@ -96,6 +97,9 @@ fn lowered_cap_holds_for_queued_jobs() {
         block_on(b);
         block_on(c);
         block_on(d);
+        while pool.stats().threads > 1 {
+            thread::yield_now(); // the surplus thread is on its way out
+        }
         finish(&pool);
     });
 }
