@@ -50,7 +50,7 @@ MUTANTS = [
     ("M12", "a woken thread does not wake the next one while jobs remain queued", "src/worker.rs",
      "        if let Some(job) = st.pop_claim() {\n            st.wake_next();",
      "        if let Some(job) = st.pop_claim() {"),
-    ("M13", "a surplus thread (cap lowered) takes queued work instead of exiting", "src/worker.rs",
+    ("M13", "a surplus thread (cap lowered) does not leave: it stays to take queued work, or idles until its keep-alive", "src/worker.rs",
      "        if st.threads > st.thread_cap() && st.urgent_live == 0 {\n            // Surplus",
      "        if false {\n            // Surplus"),
     ("M14", "submit does not check that the pool is closed (shutdown vs. submit)", "src/pool.rs",

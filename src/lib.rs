@@ -53,6 +53,16 @@
 //! given to [`Pool::run_cancellable`] can poll its [`CancelToken`] to stop
 //! early. [`Run::detach`] runs a job without awaiting it.
 //!
+//! # Overload
+//! [`Pool::run_by`] (and [`Limiter::run_by`], [`run_by`]) gives a job a
+//! deadline: if it passes while the job waits, the job never starts, and
+//! its [`Run`] resolves to `Err(`[`Expired`]`)` with the closure, within a
+//! few milliseconds of the deadline even if no thread frees up — a timeout
+//! around the call answers the caller but still lets late work take a
+//! thread. [`Pool::reserve`] sets threads aside beyond `max_threads` for
+//! the calls that must get through a saturated pool (a health check), and
+//! [`Limiter::set_limit`]`(0)` pauses a call site.
+//!
 //! # Panics
 //! A panicking job does not kill its worker: the panic resumes in the task
 //! that awaits the [`Run`]. A panic nobody awaits goes to
