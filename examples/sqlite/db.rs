@@ -219,10 +219,10 @@ pub fn connect(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// A fixed set of open connections: [`Connections::get`] takes one, and
-/// the [`Conn`] it returns puts it back when dropped. Like every driver's
-/// pool (r2d2, JDBC's, deadpool's sync side), a `get` with none idle
-/// **blocks its thread** until one comes back: call it from a pool thread,
-/// never from an executor's, and run at most as many of them at once as
+/// the [`Conn`] it returns puts it back when dropped. Like a synchronous
+/// driver's pool (r2d2's, JDBC's), a `get` with none idle **blocks its
+/// thread** until one comes back: call it from a pool thread, never from
+/// an executor's, and run at most as many of them at once as
 /// there are connections (`pool.limiter(n)`), or the extra calls sit on
 /// threads doing nothing ([`Connections::waits`] counts them).
 pub struct Connections {
