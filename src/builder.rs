@@ -65,6 +65,7 @@ impl fmt::Debug for Builder {
             .field("max_threads", &self.config.max_threads)
             .field("min_threads", &self.config.min_threads)
             .field("keep_alive", &self.config.keep_alive)
+            .field("idle_spin", &self.config.idle_spin)
             .field("queue_capacity", &self.config.queue_capacity)
             .field("stack_size", &self.config.stack_size)
             .finish_non_exhaustive()
@@ -128,6 +129,34 @@ impl Builder {
     /// ```
     pub fn keep_alive(mut self, d: Duration) -> Self {
         self.config.keep_alive = d;
+        self
+    }
+
+    /// How long an idle thread spins, watching for its next job, before it
+    /// parks; default [`DEFAULT_IDLE_SPIN`](crate::DEFAULT_IDLE_SPIN)
+    /// (20 µs). At most two threads of a pool spin at a time, and an idle
+    /// pool parks them all within this time: it uses no CPU.
+    ///
+    /// Spinning trades CPU for latency: a job handed to a spinning thread
+    /// starts without a futex wake, and a spinning thread keeps a core
+    /// awake for the wake-up of the task that awaits the job (on a virtual
+    /// machine, waking a halted core costs ~15–20 µs). `Duration::ZERO`
+    /// never spins. More than [`MAX_IDLE_SPIN`](crate::MAX_IDLE_SPIN)
+    /// (10 ms) is an error at `build`: past a futex wake's cost, spinning
+    /// only burns a core.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// // A sidecar that must stay cheap when idle-ish: park at once.
+    /// let pool = threadbridge::Pool::builder()
+    ///     .idle_spin(Duration::ZERO)
+    ///     .build()?;
+    /// assert_eq!(pool.stats().spinning_threads, 0);
+    /// # Ok::<(), threadbridge::Error>(())
+    /// ```
+    pub fn idle_spin(mut self, d: Duration) -> Self {
+        self.config.idle_spin = d;
         self
     }
 

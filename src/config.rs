@@ -33,6 +33,36 @@ pub const DEFAULT_MAX_THREADS: usize = 40;
 /// ```
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
+/// Default time an idle thread spins, watching for its next job, before it
+/// parks: 20 µs. A job handed to a spinning thread starts with no futex
+/// wake on either side; the README's spin table (`cargo bench --bench
+/// peers -- spin`) shows what each budget costs in CPU and buys in
+/// latency.
+///
+/// # Examples
+/// ```
+/// // Never spin: the lowest CPU use, a futex wake for every hand-off.
+/// let pool = threadbridge::Pool::builder()
+///     .idle_spin(std::time::Duration::ZERO)
+///     .build()?;
+/// # assert_eq!(threadbridge::DEFAULT_IDLE_SPIN.as_micros(), 20);
+/// # Ok::<(), threadbridge::Error>(())
+/// ```
+pub const DEFAULT_IDLE_SPIN: Duration = Duration::from_micros(20);
+
+/// The longest `Builder::idle_spin` accepted: 10 ms, some 500 times what a
+/// futex wake costs.
+///
+/// # Examples
+/// ```
+/// let err = threadbridge::Pool::builder()
+///     .idle_spin(threadbridge::MAX_IDLE_SPIN * 2)
+///     .build()
+///     .unwrap_err();
+/// assert!(err.to_string().contains("idle_spin"));
+/// ```
+pub const MAX_IDLE_SPIN: Duration = Duration::from_millis(10);
+
 pub(crate) type Hook = Arc<dyn Fn() + Send + Sync>;
 pub(crate) type PanicHook = Arc<dyn Fn(Box<dyn Any + Send>) + Send + Sync>;
 pub(crate) type NameFn = Arc<dyn Fn(usize) -> String + Send + Sync>;
@@ -51,6 +81,7 @@ pub(crate) struct Config {
     pub(crate) max_threads: usize,
     pub(crate) min_threads: usize,
     pub(crate) keep_alive: Duration,
+    pub(crate) idle_spin: Duration,
     pub(crate) queue_capacity: usize,
     pub(crate) thread_name: NameFn,
     pub(crate) stack_size: Option<usize>,
@@ -62,13 +93,14 @@ pub(crate) struct Config {
 
 impl Config {
     /// The defaults: [`DEFAULT_MAX_THREADS`] threads at most, none kept
-    /// while idle, [`DEFAULT_KEEP_ALIVE`], an unbounded queue, threads named
+    /// while idle, [`DEFAULT_KEEP_ALIVE`], [`DEFAULT_IDLE_SPIN`], an unbounded queue, threads named
     /// `threadbridge-{n}` with std's stack size, no hooks.
     pub(crate) fn new() -> Self {
         Self {
             max_threads: DEFAULT_MAX_THREADS,
             min_threads: 0,
             keep_alive: DEFAULT_KEEP_ALIVE,
+            idle_spin: DEFAULT_IDLE_SPIN,
             queue_capacity: usize::MAX,
             thread_name: Arc::new(|i| format!("threadbridge-{i}")),
             stack_size: None,
@@ -84,6 +116,12 @@ impl Config {
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.max_threads == 0 {
             return Err(Error::invalid("max_threads must be at least 1, got 0"));
+        }
+        if self.idle_spin > MAX_IDLE_SPIN {
+            return Err(Error::invalid(format!(
+                "idle_spin must be at most {MAX_IDLE_SPIN:?}, got {:?}",
+                self.idle_spin
+            )));
         }
         if self.min_threads > self.max_threads {
             return Err(Error::invalid(format!(

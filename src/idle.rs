@@ -1,7 +1,7 @@
 //! [`IdleWorker`]: a worker thread as the idle stack sees it, and how it is
 //! handed work or told to exit while it spins or sleeps.
 
-use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Event, Ordering};
+use crate::sync::{AtomicBool, AtomicU8, Event, Ordering};
 
 /// A worker thread's handle on the idle stack.
 ///
@@ -21,8 +21,8 @@ use crate::sync::{AtomicBool, AtomicU8, AtomicUsize, Event, Ordering};
 /// relays spinning to the parked thread on top of the stack, and then
 /// notifies it: until it wakes, that notify stands in for a popper's.
 ///
-/// Spinning threads stay at the top of the stack, so a job goes to one of
-/// them while any spins.
+/// The stack keeps the order in which threads went idle; a thread's
+/// place in it never changes while it is idle, spinning or not.
 pub(crate) struct IdleWorker {
     pub(crate) event: Event,
     // ORDERING: written under the pool lock with Release; read by the spinning
@@ -30,9 +30,6 @@ pub(crate) struct IdleWorker {
     pub(crate) notified: AtomicU8,
     // ORDERING: only accessed with the pool lock held; Relaxed suffices.
     pub(crate) spinning: AtomicBool,
-    /// When it last went idle, from `State::idle_seq`: orders the parked
-    /// threads warmest first. Only accessed with the pool lock held.
-    pub(crate) warmth: AtomicUsize,
 }
 
 pub(crate) const NONE: u8 = 0;
@@ -45,7 +42,6 @@ impl IdleWorker {
             event: Event::new(),
             notified: AtomicU8::new(NONE),
             spinning: AtomicBool::new(false),
-            warmth: AtomicUsize::new(0),
         }
     }
 
@@ -67,9 +63,4 @@ impl IdleWorker {
     pub(crate) fn is_spinning(&self) -> bool {
         self.spinning.load(Ordering::Relaxed)
     }
-}
-
-/// Whether stamp `a` is later than `b` (stamps wrap around).
-pub(crate) fn warmer(a: usize, b: usize) -> bool {
-    (a.wrapping_sub(b) as isize) > 0
 }

@@ -211,7 +211,7 @@ mod worker;
 
 pub use builder::Builder;
 pub use cancel::CancelToken;
-pub use config::{DEFAULT_KEEP_ALIVE, DEFAULT_MAX_THREADS};
+pub use config::{DEFAULT_IDLE_SPIN, DEFAULT_KEEP_ALIVE, DEFAULT_MAX_THREADS, MAX_IDLE_SPIN};
 pub use error::{Error, Expired, TryRunError};
 pub use global::MAX_THREADS_ENV;
 pub use iter::{Iter, DEFAULT_ITER_CAPACITY};

@@ -39,7 +39,11 @@ impl Shared {
     pub(crate) fn new(config: Config) -> Arc<Self> {
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
-            state: Mutex::new(State::new(config.max_threads, config.starvation.is_some())),
+            state: Mutex::new(State::new(
+                config.max_threads,
+                config.starvation.is_some(),
+                !config.idle_spin.is_zero(),
+            )),
             config,
             exit_cv: Condvar::new(),
             handles: AtomicUsize::new(1),
@@ -180,7 +184,7 @@ impl Shared {
         Stats {
             threads: st.threads,
             idle_threads: st.idle.len(),
-            spinning_threads: st.spinning_on_top(),
+            spinning_threads: st.spinning_idle(),
             max_threads: st.max_threads,
             running: st.running,
             queued,

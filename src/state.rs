@@ -30,16 +30,24 @@
 //! A submit wakes one thread at most; a woken thread that leaves jobs queued
 //! wakes the next (*wake chaining*), or up to two while more jobs run than
 //! the machine has cores (*fan-out*: the jobs are blocking, so threads, not
-//! cores, are what they wait for). Up to two idle threads spin before they
-//! park; a spinner handed a job makes the warmest parked thread spin in its
-//! place (*relay*), so a steady stream of jobs finds a thread awake.
+//! cores, are what they wait for).
+//!
+//! The idle stack is kept in the order threads went idle, never
+//! reordered: the next job always goes to the thread on top, the most
+//! recently idle one, whether it spins or is parked (DESIGN semantic 9).
+//! Up to two idle threads spin before they park (`Builder::idle_spin`
+//! sets for how long); a spinner handed a job while no other spins makes
+//! the thread now on top spin in its place (*relay*), so the core of the
+//! thread that awaits the job is kept awake and its wake-up is cheap. The
+//! relayed thread is below the one that took the job once that one is
+//! idle again, so it never takes a job out of turn.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::task::Waker;
 use std::time::Instant;
 
-use crate::idle::{warmer, IdleWorker, NONE, WAKE, WORK};
+use crate::idle::{IdleWorker, NONE, WAKE, WORK};
 use crate::observe::timing::{Ran, Timing};
 use crate::queue::{compact, Claim, DeadlineKey, Loc, Task, Tokens};
 use crate::sync::{Arc, Ordering, WakerSet};
@@ -59,11 +67,11 @@ pub(crate) struct State {
     pub(crate) waking: usize,
     /// Idle threads spinning before they park (at most [`MAX_SPINNERS`]).
     pub(crate) spinners: usize,
+    /// Whether idle threads spin at all (`Builder::idle_spin` > 0).
+    spin: bool,
     /// The machine's cores (1 under loom, so that two running jobs are
     /// enough to model the fan-out in [`State::wake_next`]).
     cores: usize,
-    /// Counts threads going idle, to stamp their `warmth`.
-    idle_seq: usize,
     /// Threads serving the pool, or counted to be started.
     pub(crate) threads: usize,
     /// Threads that stopped serving and are running their stop hook.
@@ -129,7 +137,7 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(max_threads: usize, watched: bool) -> Self {
+    pub(crate) fn new(max_threads: usize, watched: bool, spin: bool) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             queue: VecDeque::new(),
@@ -137,7 +145,7 @@ impl State {
             idle: Vec::new(),
             waking: 0,
             spinners: 0,
-            idle_seq: 0,
+            spin,
             cores: if cfg!(threadbridge_loom) { 1 } else { cores },
             threads: 0,
             exiting: 0,
@@ -235,56 +243,35 @@ impl State {
             .map(|job| job.accepted())
     }
 
-    /// Puts a worker on the idle stack: on top if it may spin (fewer than
-    /// [`MAX_SPINNERS`] do), else just below the spinning threads, which
-    /// stay on top so that the next job goes to one of them.
+    /// Puts a worker on top of the idle stack: it is now the most recently
+    /// idle thread, the next to take a job. It spins first if fewer than
+    /// [`MAX_SPINNERS`] do.
     pub(crate) fn go_idle(&mut self, worker: &Arc<IdleWorker>) {
         worker.notified.store(NONE, Ordering::Relaxed);
-        self.idle_seq = self.idle_seq.wrapping_add(1);
-        worker.warmth.store(self.idle_seq, Ordering::Relaxed);
-        let spin = self.spinners < MAX_SPINNERS;
+        let spin = self.spin && self.spinners < MAX_SPINNERS;
         worker.spinning.store(spin, Ordering::Relaxed);
-        if spin {
-            self.spinners += 1;
-            self.idle.push(Arc::clone(worker));
-        } else {
-            let at = self.idle.len() - self.spinning_on_top();
-            self.idle.insert(at, Arc::clone(worker));
-        }
+        self.spinners += usize::from(spin);
+        self.idle.push(Arc::clone(worker));
     }
 
-    /// How many threads at the top of the idle stack are spinning.
-    pub(crate) fn spinning_on_top(&self) -> usize {
-        let spinning = |p: &&Arc<IdleWorker>| p.is_spinning();
-        self.idle.iter().rev().take_while(spinning).count()
+    /// How many idle threads spin.
+    pub(crate) fn spinning_idle(&self) -> usize {
+        self.idle.iter().filter(|p| p.is_spinning()).count()
     }
 
-    /// A thread's spin is over. If it was handed work and no other thread
-    /// spins, the parked thread on top of the stack spins in its place, so
-    /// a steady stream of jobs never waits for a futex wake. If it is
-    /// still idle, it moves below any thread that still spins.
+    /// A thread's spin is over; still idle, it parks where it is in the
+    /// stack. If it was handed work and no other thread spins, the thread
+    /// now on top spins in its place, so the next hand-off (or the wake-up
+    /// of whoever awaits this job) finds a core awake.
     pub(crate) fn stop_spinning(&mut self, worker: &Arc<IdleWorker>) {
         self.spinners -= 1;
         worker.spinning.store(false, Ordering::Relaxed);
-        match worker.notified.load(Ordering::Relaxed) {
-            NONE => {}
-            WORK if self.spinners == 0 && !self.closed && self.relays() => {
-                return self.relay_spin();
-            }
-            _ => return, // popped: for work, or to exit (close, resize)
-        }
-        // Under the lock, `notified == NONE` means it is still stacked, near
-        // the top: at most MAX_SPINNERS threads are above it. It goes below
-        // them, and below any parked thread that went idle after it (one
-        // that spun in its place may have parked first).
-        if let Some(at) = self.idle.iter().rposition(|p| Arc::ptr_eq(p, worker)) {
-            let me = self.idle.remove(at);
-            let mine = me.warmth.load(Ordering::Relaxed);
-            let mut at = self.idle.len() - self.spinning_on_top();
-            while at > 0 && warmer(self.idle[at - 1].warmth.load(Ordering::Relaxed), mine) {
-                at -= 1;
-            }
-            self.idle.insert(at, me);
+        if worker.notified.load(Ordering::Relaxed) == WORK
+            && self.spinners == 0
+            && !self.closed
+            && self.relays()
+        {
+            self.relay_spin();
         }
     }
 
@@ -305,7 +292,8 @@ impl State {
             && self.arm_deadline.is_none()
     }
 
-    /// Makes the warmest parked thread spin. It is notified at once, under
+    /// Makes the thread on top of the stack spin (it is parked: no other
+    /// thread spins). It is notified at once, under
     /// the lock: unlike a hand-off of work, nothing waits for it, and this
     /// thread may park right after, which releases the lock without
     /// sending deferred notifies.

@@ -4,9 +4,7 @@
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
-#[cfg(not(any(threadbridge_loom, miri)))]
-use std::time::Duration;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::fault::call_hook;
@@ -215,7 +213,7 @@ fn wait_idle(st: &mut MutexGuard<'_, State>, me: &Arc<IdleWorker>, config: &Conf
         if me.is_spinning() {
             // Watch for a hand-off without the lock for a few microseconds: a
             // job that comes soon then costs no futex wake on either side.
-            unlocked(st, || spin_for_work(me));
+            unlocked(st, || spin_for_work(me, config.idle_spin));
             st.stop_spinning(me);
         }
         match me.notified.load(Ordering::Relaxed) {
@@ -242,15 +240,11 @@ fn wait_idle(st: &mut MutexGuard<'_, State>, me: &Arc<IdleWorker>, config: &Conf
     }
 }
 
-/// How long an idle thread watches for a hand-off before it parks.
-#[cfg(not(any(threadbridge_loom, miri)))]
-const SPIN: Duration = Duration::from_micros(20);
-
-/// Spins until `me` is handed something or [`SPIN`] passes, yielding
+/// Spins until `me` is handed something or `budget` passes, yielding
 /// the core between looks: on a busy machine the thread that will submit
 /// the next job may be waiting for this very core.
 #[cfg(not(any(threadbridge_loom, miri)))]
-fn spin_for_work(me: &IdleWorker) {
+fn spin_for_work(me: &IdleWorker, budget: Duration) {
     let start = Instant::now();
     loop {
         for _ in 0..16 {
@@ -259,7 +253,7 @@ fn spin_for_work(me: &IdleWorker) {
             }
             std::hint::spin_loop();
         }
-        if start.elapsed() >= SPIN {
+        if start.elapsed() >= budget {
             return;
         }
         std::thread::yield_now();
@@ -271,12 +265,12 @@ fn spin_for_work(me: &IdleWorker) {
 /// and a forced yield would bias which interleavings loom explores. Miri
 /// runs real threads, so it gets one yield.
 #[cfg(threadbridge_loom)]
-fn spin_for_work(me: &IdleWorker) {
+fn spin_for_work(me: &IdleWorker, _budget: Duration) {
     let _ = me.notified.load(Ordering::Acquire);
 }
 
 #[cfg(all(miri, not(threadbridge_loom)))]
-fn spin_for_work(_me: &IdleWorker) {
+fn spin_for_work(_me: &IdleWorker, _budget: Duration) {
     thread::yield_now();
 }
 

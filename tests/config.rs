@@ -29,6 +29,19 @@ fn max_threads_zero_is_an_error_naming_the_setting_and_bound() {
 }
 
 #[test]
+fn idle_spin_above_its_bound_is_an_error_naming_the_setting_and_bound() {
+    let too_long = threadbridge::MAX_IDLE_SPIN + std::time::Duration::from_micros(1);
+    let msg = build_err(Pool::builder().idle_spin(too_long)).to_string();
+    assert!(msg.contains("idle_spin"), "{msg:?}");
+    assert!(msg.contains("10ms"), "the bound is not named: {msg:?}");
+    assert!(msg.contains("10.001ms"), "the value is not named: {msg:?}");
+    let at_bound = Pool::builder()
+        .idle_spin(threadbridge::MAX_IDLE_SPIN)
+        .build();
+    assert!(at_bound.is_ok(), "the bound itself was refused");
+}
+
+#[test]
 fn min_threads_above_max_threads_is_an_error() {
     let err = build_err(Pool::builder().max_threads(2).min_threads(5));
     let msg = err.to_string();

@@ -409,3 +409,49 @@ fn set_max_threads_down_lets_surplus_threads_finish_and_exit() {
         assert!(pool.stats().threads <= 2, "{:?}", pool.stats());
     });
 }
+
+#[test]
+fn sequential_jobs_on_an_idle_pool_stay_on_its_warmest_thread_while_others_spin() {
+    // DESIGN semantic 9 with spinners, without waiting for them to park:
+    // each job is submitted once every thread is idle again, spinning or
+    // not. The thread that ran the last job is the most recently idle, so
+    // it takes the next one, every time. The pauses before each submit
+    // (0 to 40 µs) let the spins of the threads end in every order.
+    with_pool(4, |pool| {
+        burst(&pool, 4);
+        let all_idle = |s: &Stats| s.idle_threads == 4;
+        wait_stats(&pool, "4 idle threads", all_idle);
+        let mut ids = Vec::new();
+        for i in 0..30 {
+            wait_stats(&pool, "4 idle threads", all_idle);
+            let pause = std::time::Instant::now();
+            while pause.elapsed() < Duration::from_micros(10 * (i % 5)) {}
+            ids.push(block_on(pool.run(|| thread::current().id())));
+        }
+        let threads: HashSet<_> = ids.iter().collect();
+        assert_eq!(
+            threads.len(),
+            1,
+            "sequential jobs on an idle pool moved between threads: {ids:?}"
+        );
+    });
+}
+
+#[test]
+fn a_pool_that_never_spins_parks_at_once_and_still_reuses_its_warmest_thread() {
+    guard(|| {
+        let pool = Pool::builder()
+            .max_threads(4)
+            .idle_spin(Duration::ZERO)
+            .build()
+            .expect("build a pool that never spins");
+        burst(&pool, 4);
+        let mut ids = HashSet::new();
+        for _ in 0..20 {
+            ids.insert(block_on(pool.run(|| thread::current().id())));
+            let stats = pool.stats();
+            assert_eq!(stats.spinning_threads, 0, "a thread spun: {stats:?}");
+        }
+        assert_eq!(ids.len(), 1, "sequential jobs moved between threads");
+    });
+}

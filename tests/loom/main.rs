@@ -23,7 +23,7 @@
 //! | nesting (a `Run` taken back inline) | `jobs::nested_run_is_taken_inline` |
 //! | idle / park, submit vs. going idle | `threads::submit_racing_worker_going_idle` |
 //! | keep-alive expiry vs. new job | `threads::keep_alive_expiry_racing_new_job` |
-//! | wake chaining, fan-out, backlog growth, spinner relay | `threads::woken_thread_wakes_the_next`, `threads::fan_out_wakes_every_parked_thread`, `threads::backlog_grows_the_pool`, `threads::spin_relay_hands_the_next_job_over` |
+//! | wake chaining, fan-out, backlog growth, spinner relay | `threads::woken_thread_wakes_the_next`, `threads::fan_out_wakes_every_parked_thread`, `threads::backlog_grows_the_pool`, `threads::spin_relay_hands_the_next_job_over`, `threads::the_most_recently_idle_thread_takes_the_next_job_while_another_spins` |
 //! | lowering the cap | `threads::lowered_cap_holds_for_queued_jobs` |
 //! | limiter tokens and waiters, raised limit | `limiter::limiter_tokens_are_never_lost_or_doubled`, `limiter::dropped_waiter_ahead_of_a_live_one_is_passed_over`, `limiter::raised_limit_grants_waiter` |
 //! | pause (`set_limit(0)`) then resume with a waiter, vs. the release of the last token | `limiter::paused_limiter_grants_only_after_resume` |

@@ -127,6 +127,25 @@ fn spin_relay_hands_the_next_job_over() {
     });
 }
 
+/// 9. LIFO with spinners: two idle threads, jobs one at a time. The
+/// thread that ran the first job is the most recently idle when the
+/// second is submitted, so it takes it, whichever of the two spins then
+/// (the other may spin in its place: the relay) and however their spins
+/// end.
+#[test]
+fn the_most_recently_idle_thread_takes_the_next_job_while_another_spins() {
+    loom::model(|| {
+        let pool = parked_pool(2, 2);
+        let first = block_on(pool.run(|| thread::current().id()));
+        let second = block_on(pool.run(|| thread::current().id()));
+        assert_eq!(
+            first, second,
+            "the next job skipped the most recently idle thread"
+        );
+        finish(&pool);
+    });
+}
+
 /// 3. Fan-out: three parked threads, three jobs that can only finish
 /// together. Once more jobs run than there are cores (loom's pools count
 /// one), each woken thread wakes up to two more; every thread must still
