@@ -37,7 +37,7 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use futures::executor::block_on;
 use futures::future::join_all;
 
-use common::{median, micros, Args, BoxFut, Contender};
+use common::{measure, median, micros, Args, BoxFut, Contender, PerJob};
 
 /// The thread cap of every contender (anyio's `CapacityLimiter` default).
 /// smol's `blocking` has one process-global pool; it is set to this cap too.
@@ -166,35 +166,6 @@ fn limiter(c: &mut Criterion, lim: &LimiterContenders) {
         );
     }
     group.finish();
-}
-
-/// CPU time of the whole process (every thread), in nanoseconds resolution.
-fn process_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_PROCESS_CPUTIME_ID is
-    // supported on Linux and the call writes nothing else.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// Wall and CPU microseconds per job.
-type PerJob = (f64, f64);
-
-/// Wall and CPU time per job of `ops` jobs, run as `rounds` calls of `body`.
-fn measure(ops: u64, rounds: u64, mut body: impl FnMut()) -> PerJob {
-    for _ in 0..(rounds + 9) / 10 {
-        body(); // warm up: start threads, fill caches
-    }
-    let (cpu0, wall0) = (process_cpu_time(), Instant::now());
-    for _ in 0..rounds {
-        body();
-    }
-    let (cpu, wall) = (process_cpu_time() - cpu0, wall0.elapsed());
-    (micros(wall) / ops as f64, micros(cpu) / ops as f64)
 }
 
 /// Prints wall and CPU µs per job for latency and burst, per contender.

@@ -160,6 +160,36 @@ pub fn median(xs: &mut [f64]) -> f64 {
     }
 }
 
+/// CPU time of the whole process (every thread), in nanoseconds resolution.
+pub fn process_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_PROCESS_CPUTIME_ID is
+    // supported on Linux and the call writes nothing else.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID) failed");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Wall and CPU microseconds per job.
+pub type PerJob = (f64, f64);
+
+/// Wall and CPU time per job of `ops` jobs, run as `rounds` calls of `body`
+/// after a tenth as many warm-up calls (threads started, caches filled).
+pub fn measure(ops: u64, rounds: u64, mut body: impl FnMut()) -> PerJob {
+    for _ in 0..(rounds + 9) / 10 {
+        body();
+    }
+    let (cpu0, wall0) = (process_cpu_time(), std::time::Instant::now());
+    for _ in 0..rounds {
+        body();
+    }
+    let (cpu, wall) = (process_cpu_time() - cpu0, wall0.elapsed());
+    (micros(wall) / ops as f64, micros(cpu) / ops as f64)
+}
+
 /// Microseconds, for tables.
 pub fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
