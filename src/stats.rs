@@ -32,10 +32,11 @@ pub struct Stats {
     pub threads: usize,
     /// Worker threads idle, waiting for a job (spinning or parked).
     pub idle_threads: usize,
-    /// Idle threads still spinning: watching for a job for a few
-    /// microseconds before they park, so that one which comes soon costs no
-    /// wake-up. At most two, and 0 once the pool has been idle for a few
-    /// tens of microseconds: an idle pool burns no CPU.
+    /// Idle threads still spinning: watching for a job for
+    /// [`Builder::idle_spin`](crate::Builder::idle_spin) (default 20 µs)
+    /// before they park, so that one which comes soon costs no wake-up. At
+    /// most two, and 0 once the pool has been idle for longer than that:
+    /// an idle pool burns no CPU.
     pub spinning_threads: usize,
     /// The current cap on `threads`.
     pub max_threads: usize,
