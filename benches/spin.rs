@@ -10,9 +10,10 @@
 //! VM schedules badly hits all of them alike; the table shows medians over
 //! rounds. CPU is the whole process's (every thread), per job.
 //!
-//! `cargo bench --bench spin` prints the table (about a minute on 2 cores)
-//! and writes `target/spin.svg`: latency against CPU per job, one point per
-//! budget. `ROUNDS=n` changes the number of rounds (default 5).
+//! `cargo bench --bench spin` prints the table (about 15 s on 2 cores; 25 s
+//! with `ROUNDS=9`) and writes `target/spin.svg`: latency against CPU per
+//! job, one point per budget. `ROUNDS=n` changes the number of rounds
+//! (default 5).
 
 mod common;
 

@@ -36,8 +36,7 @@ pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(10);
 /// Default time an idle thread spins, watching for its next job, before it
 /// parks: 20 µs. A job handed to a spinning thread starts with no futex
 /// wake on either side; the README's spin table (`cargo bench --bench
-/// peers -- spin`) shows what each budget costs in CPU and buys in
-/// latency.
+/// spin`) shows what each budget costs in CPU and buys in latency.
 ///
 /// # Examples
 /// ```
@@ -93,8 +92,9 @@ pub(crate) struct Config {
 
 impl Config {
     /// The defaults: [`DEFAULT_MAX_THREADS`] threads at most, none kept
-    /// while idle, [`DEFAULT_KEEP_ALIVE`], [`DEFAULT_IDLE_SPIN`], an unbounded queue, threads named
-    /// `threadbridge-{n}` with std's stack size, no hooks.
+    /// while idle, [`DEFAULT_KEEP_ALIVE`], [`DEFAULT_IDLE_SPIN`], an
+    /// unbounded queue, threads named `threadbridge-{n}` with std's stack
+    /// size, no hooks.
     pub(crate) fn new() -> Self {
         Self {
             max_threads: DEFAULT_MAX_THREADS,

@@ -65,10 +65,10 @@ pub(crate) struct State {
     /// at the queue. While one is on its way, a submit wakes nobody else:
     /// that thread takes the job or, if more are queued, wakes the next.
     pub(crate) waking: usize,
-    /// Idle threads spinning before they park (at most [`MAX_SPINNERS`]).
+    /// Idle threads spinning before they park, and how many may:
+    /// [`MAX_SPINNERS`], or 0 with a zero `Builder::idle_spin`.
     pub(crate) spinners: usize,
-    /// Whether idle threads spin at all (`Builder::idle_spin` > 0).
-    spin: bool,
+    max_spinners: usize,
     /// The machine's cores (1 under loom, so that two running jobs are
     /// enough to model the fan-out in [`State::wake_next`]).
     cores: usize,
@@ -145,7 +145,7 @@ impl State {
             idle: Vec::new(),
             waking: 0,
             spinners: 0,
-            spin,
+            max_spinners: if spin { MAX_SPINNERS } else { 0 },
             cores: if cfg!(threadbridge_loom) { 1 } else { cores },
             threads: 0,
             exiting: 0,
@@ -245,10 +245,10 @@ impl State {
 
     /// Puts a worker on top of the idle stack: it is now the most recently
     /// idle thread, the next to take a job. It spins first if fewer than
-    /// [`MAX_SPINNERS`] do.
+    /// `max_spinners` do.
     pub(crate) fn go_idle(&mut self, worker: &Arc<IdleWorker>) {
         worker.notified.store(NONE, Ordering::Relaxed);
-        let spin = self.spin && self.spinners < MAX_SPINNERS;
+        let spin = self.spinners < self.max_spinners;
         worker.spinning.store(spin, Ordering::Relaxed);
         self.spinners += usize::from(spin);
         self.idle.push(Arc::clone(worker));

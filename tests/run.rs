@@ -410,6 +410,15 @@ fn set_max_threads_down_lets_surplus_threads_finish_and_exit() {
     });
 }
 
+/// Starts `n` threads on `pool` and lets them all go idle (awaited, for
+/// tests that run under an executor).
+async fn warm(pool: &Pool, n: usize) {
+    let gate = Gate::new();
+    let runs = occupy(pool, n, &gate);
+    gate.open();
+    futures::future::join_all(runs).await;
+}
+
 #[test]
 fn sequential_jobs_on_an_idle_pool_stay_on_its_warmest_thread_while_others_spin() {
     // DESIGN semantic 9 with spinners, without waiting for them to park:
@@ -417,16 +426,16 @@ fn sequential_jobs_on_an_idle_pool_stay_on_its_warmest_thread_while_others_spin(
     // not. The thread that ran the last job is the most recently idle, so
     // it takes the next one, every time. The pauses before each submit
     // (0 to 40 µs) let the spins of the threads end in every order.
-    with_pool(4, |pool| {
-        burst(&pool, 4);
+    on_executors(TWO, |_| async {
+        let pool = pool(4);
+        warm(&pool, 4).await;
         let all_idle = |s: &Stats| s.idle_threads == 4;
-        wait_stats(&pool, "4 idle threads", all_idle);
         let mut ids = Vec::new();
         for i in 0..30 {
             wait_stats(&pool, "4 idle threads", all_idle);
             let pause = std::time::Instant::now();
             while pause.elapsed() < Duration::from_micros(10 * (i % 5)) {}
-            ids.push(block_on(pool.run(|| thread::current().id())));
+            ids.push(pool.run(|| thread::current().id()).await);
         }
         let threads: HashSet<_> = ids.iter().collect();
         assert_eq!(
@@ -439,16 +448,16 @@ fn sequential_jobs_on_an_idle_pool_stay_on_its_warmest_thread_while_others_spin(
 
 #[test]
 fn a_pool_that_never_spins_parks_at_once_and_still_reuses_its_warmest_thread() {
-    guard(|| {
+    on_executors(TWO, |_| async {
         let pool = Pool::builder()
             .max_threads(4)
             .idle_spin(Duration::ZERO)
             .build()
             .expect("build a pool that never spins");
-        burst(&pool, 4);
+        warm(&pool, 4).await;
         let mut ids = HashSet::new();
         for _ in 0..20 {
-            ids.insert(block_on(pool.run(|| thread::current().id())));
+            ids.insert(pool.run(|| thread::current().id()).await);
             let stats = pool.stats();
             assert_eq!(stats.spinning_threads, 0, "a thread spun: {stats:?}");
         }
