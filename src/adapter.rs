@@ -18,10 +18,10 @@ use std::task::{Context, Poll, Waker};
 
 use crate::error::TryRunError;
 use crate::fault::{self, drop_quietly};
-use crate::job::Work;
 use crate::pool::{self, Pool};
 use crate::run::Run;
 use crate::shared;
+use crate::work::Work;
 
 /// Ends an adapter's job: `last_look` works on the value the job holds and,
 /// in the critical section of its last look, puts it back (or leaves it in

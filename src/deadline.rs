@@ -2,7 +2,7 @@
 //!
 //! # How
 //! A `run_by` job's deadline lives in its closure's shape
-//! ([`Deadline`](crate::job::Deadline)), so a job without one keeps its
+//! ([`Deadline`](crate::work::Deadline)), so a job without one keeps its
 //! size and path. While such a job waits — for a limiter's token, for a
 //! thread, or for queue space — it is also in the pool's `deadlines` map
 //! (under the pool lock); every step that ends its wait (claim, withdraw,

@@ -25,10 +25,10 @@ use futures_core::stream::{FusedStream, Stream};
 use crate::adapter;
 
 use crate::fault;
-use crate::job::{MakeToken, Work};
 use crate::pool::Pool;
 use crate::run::Run;
 use crate::sync::{register_waker, unlocked, Arc, Mutex, MutexGuard};
+use crate::work::{MakeToken, Work};
 
 /// How many items [`iter`](crate::iter) and [`Pool::iter`] buffer: 64, so a
 /// fast consumer pays one thread hand-off per 32 items, while the items

@@ -27,7 +27,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::cancel::{CancelToken, Cancelled, Flag};
-use crate::error::Expired;
 use crate::fault::{self, discard, drop_quietly};
 use crate::idle::IdleWorker;
 use crate::observe::timing::{self, Ran};
@@ -35,81 +34,8 @@ use crate::queue::{After, Claim, Expiry, Job, Loc, Task, Tokens};
 use crate::shared::Shared;
 use crate::sync::{store_waker, Arc, AtomicBool, AtomicU32, AtomicU8, Mutex, Ordering, Store};
 use crate::trace::Origin;
+use crate::work::Work;
 use crate::worker;
-
-/// Makes the [`CancelToken`] a closure is handed, with the job's deadline
-/// if it has one; called only by the closures that take a token.
-pub(crate) type MakeToken<'a> = &'a dyn Fn(Option<Instant>) -> CancelToken;
-
-/// A job's closure, in one of the shapes the API accepts; a named type
-/// (not a wrapping closure) so a refused closure can be handed back.
-pub(crate) trait Work: Send + 'static {
-    type Output: Send + 'static;
-    fn call(self, token: MakeToken<'_>) -> Self::Output;
-    /// The job's deadline, for a `run_by` job; `None` (and no cost) for
-    /// every other.
-    #[inline]
-    fn deadline(&self) -> Option<Instant> {
-        None
-    }
-    /// The outcome of a job whose deadline passed before it started.
-    fn expire(self, _waited: Duration) -> Self::Output
-    where
-        Self: Sized,
-    {
-        unreachable!("only a job with a deadline expires")
-    }
-}
-
-/// A closure from `run` / `try_run`.
-pub(crate) struct Plain<F>(pub(crate) F);
-
-/// A closure from `run_cancellable`.
-pub(crate) struct Cancellable<F>(pub(crate) F);
-
-/// A closure from `run_by`, with its deadline.
-pub(crate) struct Deadline<F>(pub(crate) F, pub(crate) Instant);
-
-impl<F, T> Work for Plain<F>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    type Output = T;
-    #[inline]
-    fn call(self, _: MakeToken<'_>) -> T {
-        (self.0)()
-    }
-}
-
-impl<F, T> Work for Cancellable<F>
-where
-    F: FnOnce(&CancelToken) -> T + Send + 'static,
-    T: Send + 'static,
-{
-    type Output = T;
-    #[inline]
-    fn call(self, token: MakeToken<'_>) -> T {
-        (self.0)(&token(None))
-    }
-}
-
-impl<F, T> Work for Deadline<F>
-where
-    F: FnOnce(&CancelToken) -> T + Send + 'static,
-    T: Send + 'static,
-{
-    type Output = Result<T, Expired<F>>;
-    fn call(self, token: MakeToken<'_>) -> Self::Output {
-        Ok((self.0)(&token(Some(self.1))))
-    }
-    fn deadline(&self) -> Option<Instant> {
-        Some(self.1)
-    }
-    fn expire(self, waited: Duration) -> Self::Output {
-        Err(Expired::new(self.0, waited))
-    }
-}
 
 /// The [`Run`](crate::Run)-side view of a job, typed by its result.
 pub(crate) trait RunHandle<T>: Send + Sync {
@@ -534,7 +460,8 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
 
 #[cfg(all(test, not(any(miri, threadbridge_loom))))]
 mod tests {
-    use super::{JobCell, Origin, Plain};
+    use super::{JobCell, Origin};
+    use crate::work::Plain;
 
     fn cell_size<F: FnOnce() + Send + 'static>(_: &F) -> usize {
         std::mem::size_of::<JobCell<Plain<F>>>() - std::mem::size_of::<Origin>()

@@ -201,12 +201,14 @@ mod reserve;
 mod run;
 mod shared;
 mod shutdown;
+mod spin;
 mod state;
 mod stats;
 mod sync;
 mod timer;
 mod trace;
 mod unblock;
+mod work;
 mod worker;
 
 pub use builder::Builder;

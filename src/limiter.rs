@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use crate::cancel::CancelToken;
 use crate::error::{Error, Expired, TryRunError};
-use crate::job::{Cancellable, Deadline, Plain, Work};
 use crate::pool::{self, Pool};
 use crate::queue::Tokens;
 use crate::run::Run;
 use crate::stats::LimiterStats;
 use crate::sync::Arc;
+use crate::work::{Cancellable, Deadline, Plain, Work};
 use crate::worker;
 
 impl Pool {

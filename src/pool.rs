@@ -8,13 +8,14 @@ use crate::config::Config;
 use crate::deadline;
 use crate::error::{Error, Expired, TryRunError};
 use crate::fault;
-use crate::job::{Cancellable, Deadline, JobCell, Plain, Work};
+use crate::job::JobCell;
 use crate::queue::{Admit, Loc, Task, Tokens};
 use crate::run::Run;
 use crate::shared::{self, Shared};
 use crate::shutdown::Shutdown;
 use crate::stats::Stats;
 use crate::sync::{Arc, Ordering};
+use crate::work::{Cancellable, Deadline, Plain, Work};
 use crate::worker;
 
 /// A bounded pool of worker threads that async code hands blocking work to.

@@ -11,6 +11,7 @@ use std::time::Instant;
 use crate::config::Config;
 use crate::fault;
 use crate::idle::WAKE;
+use crate::spin;
 use crate::state::State;
 use crate::stats::Stats;
 use crate::sync::{thread_local, Arc, AtomicUsize, Condvar, Mutex, MutexGuard, OnceLock, Store};
@@ -42,7 +43,7 @@ impl Shared {
             state: Mutex::new(State::new(
                 config.max_threads,
                 config.starvation.is_some(),
-                !config.idle_spin.is_zero(),
+                spin::max_spinners(config.idle_spin),
             )),
             config,
             exit_cv: Condvar::new(),

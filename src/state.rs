@@ -35,22 +35,18 @@
 //! The idle stack is kept in the order threads went idle, never
 //! reordered: the next job always goes to the thread on top, the most
 //! recently idle one, whether it spins or is parked (DESIGN semantic 9).
-//! Up to two idle threads spin before they park (`Builder::idle_spin`
-//! sets for how long); a spinner handed a job while no other spins makes
-//! the thread now on top spin in its place (*relay*), so the core of the
-//! thread that awaits the job is kept awake and its wake-up is cheap. The
-//! relayed thread is below the one that took the job once that one is
-//! idle again, so it never takes a job out of turn.
+//! Up to two idle threads spin before they park, and a spinner handed a
+//! job makes the thread now on top spin in its place (*relay*): `spin.rs`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::task::Waker;
 use std::time::Instant;
 
-use crate::idle::{IdleWorker, NONE, WAKE, WORK};
+use crate::idle::{IdleWorker, WAKE, WORK};
 use crate::observe::timing::{Ran, Timing};
 use crate::queue::{compact, Claim, DeadlineKey, Loc, Task, Tokens};
-use crate::sync::{Arc, Ordering, WakerSet};
+use crate::sync::{Arc, WakerSet};
 use std::sync::Weak;
 
 /// Everything the pool lock guards.
@@ -65,13 +61,13 @@ pub(crate) struct State {
     /// at the queue. While one is on its way, a submit wakes nobody else:
     /// that thread takes the job or, if more are queued, wakes the next.
     pub(crate) waking: usize,
-    /// Idle threads spinning before they park, and how many may:
-    /// [`MAX_SPINNERS`], or 0 with a zero `Builder::idle_spin`.
+    /// Idle threads spinning before they park, and how many may
+    /// (`spin.rs`).
     pub(crate) spinners: usize,
-    max_spinners: usize,
+    pub(crate) max_spinners: usize,
     /// The machine's cores (1 under loom, so that two running jobs are
     /// enough to model the fan-out in [`State::wake_next`]).
-    cores: usize,
+    pub(crate) cores: usize,
     /// Threads serving the pool, or counted to be started.
     pub(crate) threads: usize,
     /// Threads that stopped serving and are running their stop hook.
@@ -137,7 +133,7 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub(crate) fn new(max_threads: usize, watched: bool, spin: bool) -> Self {
+    pub(crate) fn new(max_threads: usize, watched: bool, max_spinners: usize) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             queue: VecDeque::new(),
@@ -145,7 +141,7 @@ impl State {
             idle: Vec::new(),
             waking: 0,
             spinners: 0,
-            max_spinners: if spin { MAX_SPINNERS } else { 0 },
+            max_spinners,
             cores: if cfg!(threadbridge_loom) { 1 } else { cores },
             threads: 0,
             exiting: 0,
@@ -243,45 +239,6 @@ impl State {
             .map(|job| job.accepted())
     }
 
-    /// Puts a worker on top of the idle stack: it is now the most recently
-    /// idle thread, the next to take a job. It spins first if fewer than
-    /// `max_spinners` do.
-    pub(crate) fn go_idle(&mut self, worker: &Arc<IdleWorker>) {
-        worker.notified.store(NONE, Ordering::Relaxed);
-        let spin = self.spinners < self.max_spinners;
-        worker.spinning.store(spin, Ordering::Relaxed);
-        self.spinners += usize::from(spin);
-        self.idle.push(Arc::clone(worker));
-    }
-
-    /// How many idle threads spin.
-    pub(crate) fn spinning_idle(&self) -> usize {
-        self.idle.iter().filter(|p| p.is_spinning()).count()
-    }
-
-    /// A thread's spin is over; still idle, it parks where it is in the
-    /// stack. If it was handed work and no other thread spins, the thread
-    /// now on top spins in its place, so the next hand-off (or the wake-up
-    /// of whoever awaits this job) finds a core awake.
-    pub(crate) fn stop_spinning(&mut self, worker: &Arc<IdleWorker>) {
-        self.spinners -= 1;
-        worker.spinning.store(false, Ordering::Relaxed);
-        if worker.notified.load(Ordering::Relaxed) == WORK
-            && self.spinners == 0
-            && !self.closed
-            && self.relays()
-        {
-            self.relay_spin();
-        }
-    }
-
-    /// Whether a spinner handed work passes spinning on: with one core, a
-    /// second spinner would only take turns with the first (loom's pools
-    /// count one core but relay, so the models cover it).
-    fn relays(&self) -> bool {
-        cfg!(threadbridge_loom) || self.cores > 1
-    }
-
     /// Whether nothing waits for the unlock: no notify, waker or thread
     /// start decided under the lock.
     pub(crate) fn nothing_deferred(&self) -> bool {
@@ -290,22 +247,6 @@ impl State {
             && self.spawns == 0
             && self.dropped.is_empty()
             && self.arm_deadline.is_none()
-    }
-
-    /// Makes the thread on top of the stack spin (it is parked: no other
-    /// thread spins). It is notified at once, under
-    /// the lock: unlike a hand-off of work, nothing waits for it, and this
-    /// thread may park right after, which releases the lock without
-    /// sending deferred notifies.
-    fn relay_spin(&mut self) {
-        if let Some(top) = self.idle.last() {
-            top.spinning.store(true, Ordering::Relaxed);
-            self.spinners += 1;
-            top.event.notify();
-        } else if self.threads == 1 && self.max_threads > 1 {
-            // This is the pool's only thread: start the second spinner.
-            self.reserve(1);
-        }
     }
 
     /// A thread that just claimed a job from a queue that still holds more
@@ -514,10 +455,3 @@ impl State {
         self.queue_live
     }
 }
-
-/// How many idle threads of one pool may spin at once before parking. Two:
-/// while one is handed a job and runs it, the other keeps a core awake for
-/// the submitter's wake-up and catches the next job. On a virtual machine a
-/// wake-up sent to a halted core costs ~15–20 µs; with two spinners a
-/// one-at-a-time round trip stays near 5 µs (see README, Performance).
-pub(crate) const MAX_SPINNERS: usize = 2;
