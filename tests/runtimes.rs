@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use common::*;
 use futures::FutureExt;
+use threadbridge::Run;
 
 #[test]
 fn run_returns_its_value_under_every_executor() {
@@ -84,40 +85,46 @@ async fn assert_waiting_never_blocks(
     assert_eq!((a, b, c), (1, 2, 3));
 }
 
-#[test]
-fn waiting_for_a_thread_never_blocks_the_executor_under_every_executor() {
-    on_every_executor(|_| async {
-        let pool = pool(1);
+/// A job for [`waiting_never_blocks_under_every_executor`]'s call sites.
+type Job = Box<dyn FnOnce() -> u32 + Send>;
+
+/// Under every executor: `setup` makes something scarce (a thread, a token,
+/// queue space), `run` submits through it a job held on a gate and one that
+/// must wait behind it, and [`assert_waiting_never_blocks`] checks that the
+/// wait never blocks the executor.
+fn waiting_never_blocks_under_every_executor<S: Send + 'static>(
+    setup: fn() -> S,
+    run: fn(&S, Job) -> Run<u32>,
+) {
+    on_every_executor(move |_| async move {
+        let site = setup();
         let gate = Gate::new();
-        let first = pool.run(gate.then(|| 1));
-        // Queued behind `first`: waits for the only thread.
-        let second = pool.run(|| 2);
+        let first = run(&site, Box::new(gate.then(|| 1)));
+        let second = run(&site, Box::new(|| 2));
         assert_waiting_never_blocks(&gate, first, second).await;
     });
+}
+
+#[test]
+fn waiting_for_a_thread_never_blocks_the_executor_under_every_executor() {
+    // One thread: the second job waits for it.
+    waiting_never_blocks_under_every_executor(|| pool(1), |pool, job| pool.run(job));
 }
 
 #[test]
 fn waiting_for_a_limiter_token_never_blocks_the_executor_under_every_executor() {
-    on_every_executor(|_| async {
-        let pool = pool(4);
-        let limiter = pool.limiter(1);
-        let gate = Gate::new();
-        let first = limiter.run(gate.then(|| 1));
-        let second = limiter.run(|| 2);
-        assert_waiting_never_blocks(&gate, first, second).await;
-    });
+    // Threads to spare, one token: the second job waits for the token.
+    waiting_never_blocks_under_every_executor(
+        || pool(4).limiter(1),
+        |limiter, job| limiter.run(job),
+    );
 }
 
 #[test]
 fn waiting_for_queue_space_never_blocks_the_executor_under_every_executor() {
-    on_every_executor(|_| async {
-        let pool = bounded_pool(1, 0);
-        let gate = Gate::new();
-        let first = pool.run(gate.then(|| 1));
-        // No queue: this one waits (asynchronously) for the thread.
-        let second = pool.run(|| 2);
-        assert_waiting_never_blocks(&gate, first, second).await;
-    });
+    // One thread and no queue: the second job waits (asynchronously) for
+    // the thread.
+    waiting_never_blocks_under_every_executor(|| bounded_pool(1, 0), |pool, job| pool.run(job));
 }
 
 #[test]
