@@ -167,30 +167,48 @@ fn sequential_jobs_stay_on_two_threads_under_every_executor() {
     });
 }
 
+/// Runs `n_tasks` tokio tasks on `rt`, each awaiting `step(t, i)` for `i`
+/// in `0..per_task` one after the other, and sums every output.
+fn sum_of_tokio_tasks<F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    n_tasks: u64,
+    per_task: u64,
+    step: F,
+) -> u64
+where
+    F: Fn(u64, u64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = u64> + Send,
+{
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..n_tasks)
+            .map(|t| {
+                let step = step.clone();
+                tokio::spawn(async move {
+                    let mut sum = 0;
+                    for i in 0..per_task {
+                        sum += step(t, i).await;
+                    }
+                    sum
+                })
+            })
+            .collect();
+        let mut total = 0;
+        for t in tasks {
+            total += t.await.unwrap();
+        }
+        total
+    })
+}
+
 #[test]
 fn tokio_multi_thread_tasks_share_a_pool() {
     guard(|| {
         let rt = tokio_multi_thread();
         let pool = pool(3);
         let (n_tasks, per_task) = (sized(16u64, 4), sized(50u64, 10));
-        let total: u64 = rt.block_on(async {
-            let tasks: Vec<_> = (0..n_tasks)
-                .map(|t| {
-                    let pool = pool.clone();
-                    tokio::spawn(async move {
-                        let mut sum = 0;
-                        for i in 0..per_task {
-                            sum += pool.run(move || t * 1000 + i).await;
-                        }
-                        sum
-                    })
-                })
-                .collect();
-            let mut total = 0;
-            for t in tasks {
-                total += t.await.unwrap();
-            }
-            total
+        let total = sum_of_tokio_tasks(&rt, n_tasks, per_task, {
+            let pool = pool.clone();
+            move |t, i| pool.run(move || t * 1000 + i)
         });
         let expected: u64 = (0..n_tasks)
             .flat_map(|t| (0..per_task).map(move |i| t * 1000 + i))
@@ -414,28 +432,16 @@ fn many_tokio_tasks_through_a_limiter_and_a_bounded_queue_never_hang() {
         let pool = bounded_pool(2, 2);
         let limiter = pool.limiter(3);
         let (n_tasks, per_task) = (sized(32u64, 8), sized(50u64, 10));
-        let total: u64 = rt.block_on(async {
-            let tasks: Vec<_> = (0..n_tasks)
-                .map(|t| {
-                    let (pool, limiter) = (pool.clone(), limiter.clone());
-                    tokio::spawn(async move {
-                        let mut sum = 0;
-                        for i in 0..per_task {
-                            sum += if (i + t) % 2 == 0 {
-                                limiter.run(move || i).await
-                            } else {
-                                pool.run(move || i).await
-                            };
-                        }
-                        sum
-                    })
-                })
-                .collect();
-            let mut total = 0;
-            for t in tasks {
-                total += t.await.unwrap();
+        // Every other job goes through the limiter.
+        let total = sum_of_tokio_tasks(&rt, n_tasks, per_task, {
+            let (pool, limiter) = (pool.clone(), limiter.clone());
+            move |t, i| {
+                if (i + t) % 2 == 0 {
+                    limiter.run(move || i)
+                } else {
+                    pool.run(move || i)
+                }
             }
-            total
         });
         assert_eq!(total, n_tasks * (0..per_task).sum::<u64>());
         let s = pool.stats();
