@@ -3,6 +3,10 @@
 //! fast the machine is: a job meant to expire is held behind a gate that
 //! opens only after it expired; one meant to run has a deadline minutes
 //! away.
+//!
+//! Under Miri, a test that arms a deadline is ignored: the crate's timer
+//! thread starts with the first deadline and parks for good, and Miri
+//! reports a thread still alive when the test binary exits.
 
 mod common;
 
@@ -34,10 +38,7 @@ fn tracked(ran: &Arc<AtomicBool>) -> impl FnOnce(&CancelToken) -> u32 + Send + '
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
-)]
+#[cfg_attr(miri, ignore = "the timer thread outlives the test")]
 fn a_job_whose_deadline_passes_waiting_for_a_thread_never_starts() {
     on_executors(TWO, |_| async {
         let pool = pool(1);
@@ -66,10 +67,7 @@ fn a_job_whose_deadline_passes_waiting_for_a_thread_never_starts() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
-)]
+#[cfg_attr(miri, ignore = "the timer thread outlives the test")]
 fn a_token_waiter_that_expires_passes_the_token_on() {
     on_executors(TWO, |_| async {
         let pool = pool(4);
@@ -96,10 +94,7 @@ fn a_token_waiter_that_expires_passes_the_token_on() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
-)]
+#[cfg_attr(miri, ignore = "the timer thread outlives the test")]
 fn a_job_holding_its_token_in_the_queue_gives_it_back_when_it_expires() {
     on_executors(TWO, |_| async {
         let pool = pool(1);
@@ -122,10 +117,7 @@ fn a_job_holding_its_token_in_the_queue_gives_it_back_when_it_expires() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
-)]
+#[cfg_attr(miri, ignore = "the timer thread outlives the test")]
 fn a_job_waiting_for_queue_space_expires_and_frees_its_place() {
     on_executors(TWO, |_| async {
         let pool = bounded_pool(1, 1);
@@ -167,10 +159,7 @@ fn a_deadline_already_past_expires_at_once_without_a_thread() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
-)]
+#[cfg_attr(miri, ignore = "the timer thread outlives the test")]
 fn a_started_job_runs_to_its_end_and_its_token_turns_cancelled_at_the_deadline() {
     on_executors(TWO, |_| async {
         let pool = pool(1);
@@ -196,10 +185,7 @@ fn a_started_job_runs_to_its_end_and_its_token_turns_cancelled_at_the_deadline()
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
-)]
+#[cfg_attr(miri, ignore = "the timer thread outlives the test")]
 fn a_detached_job_that_expires_drops_its_closure_unrun() {
     on_executors(TWO, |_| async {
         let pool = pool(1);
@@ -231,10 +217,7 @@ fn a_detached_job_that_expires_drops_its_closure_unrun() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
-)]
+#[cfg_attr(miri, ignore = "the timer thread outlives the test")]
 fn a_run_dropped_before_its_deadline_is_cancelled_not_expired() {
     on_executors(TWO, |_| async {
         let pool = pool(1);
@@ -264,10 +247,7 @@ fn run_by_after_shutdown_panics_like_run() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
-)]
+#[cfg_attr(miri, ignore = "the timer thread outlives the test")]
 fn shutdown_expires_a_waiting_job_past_its_deadline_and_runs_the_rest() {
     on_executors(TWO, |_| async {
         let pool = pool(1);
@@ -289,10 +269,7 @@ fn shutdown_expires_a_waiting_job_past_its_deadline_and_runs_the_rest() {
 /// Each accepted job ends in exactly one of completed, cancelled or
 /// expired, and a job's closure ran exactly when its Run says so.
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
-)]
+#[cfg_attr(miri, ignore = "the timer thread outlives the test")]
 fn every_job_ends_in_exactly_one_way_under_a_flood_of_deadlines() {
     guard(|| {
         let pool = pool(2);
@@ -376,10 +353,7 @@ fn set_limit_zero_pauses_then_resumes_the_waiters() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
-)]
+#[cfg_attr(miri, ignore = "the timer thread outlives the test")]
 fn a_paused_limiter_is_not_starved_and_its_deadline_jobs_expire() {
     on_executors(TWO, |_| async {
         let starved = Arc::new(AtomicUsize::new(0));
@@ -415,10 +389,7 @@ fn a_limiter_of_zero_still_panics_at_creation() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
-)]
+#[cfg_attr(miri, ignore = "the timer thread outlives the test")]
 fn a_nested_run_by_past_its_deadline_expires_instead_of_running_inline() {
     on_executors(TWO, |_| async {
         let pool = pool(1);

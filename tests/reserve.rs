@@ -229,10 +229,7 @@ fn set_aside_threads_do_not_count_against_starvation() {
 }
 
 #[test]
-#[cfg_attr(
-    miri,
-    ignore = "the crate's timer thread outlives the test (Miri reports live threads at exit)"
-)]
+#[cfg_attr(miri, ignore = "the timer thread outlives the test")]
 fn a_reserved_run_by_expires_like_any_other() {
     on_executors(TWO, |_| async {
         let pool = pool(1);
