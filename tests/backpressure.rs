@@ -106,18 +106,13 @@ fn jobs_waiting_for_space_keep_submission_order() {
     guard(|| {
         let pool = bounded_pool(1, 1);
         let gate = Gate::new();
-        let order = Arc::new(Mutex::new(Vec::new()));
+        let order = Order::new();
         let first = hold_only_thread(&pool, &gate);
-        let runs: Vec<_> = (0..8)
-            .map(|i| {
-                let order = order.clone();
-                pool.run(move || order.lock().unwrap().push(i))
-            })
-            .collect();
+        let runs: Vec<_> = (0..8).map(|i| pool.run(order.job(i))).collect();
         gate.open();
         block_on(first);
         block_on(futures::future::join_all(runs));
-        assert_eq!(*order.lock().unwrap(), (0..8).collect::<Vec<_>>());
+        order.assert_fifo(8);
     });
 }
 

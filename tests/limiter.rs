@@ -5,7 +5,7 @@
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use common::*;
 
@@ -93,22 +93,17 @@ fn two_limiters_on_one_pool_are_independent() {
 fn limiter_waiters_run_in_submission_order() {
     with_limiter(4, 1, |_pool, limiter| {
         let gate = Gate::new();
-        let order = Arc::new(Mutex::new(Vec::new()));
+        let order = Order::new();
         let first = limiter.run(gate.waiter());
         wait_until("the first limiter job running", || {
             limiter.stats().running == 1
         });
-        let runs: Vec<_> = (0..15)
-            .map(|i| {
-                let order = order.clone();
-                limiter.run(move || order.lock().unwrap().push(i))
-            })
-            .collect();
+        let runs: Vec<_> = (0..15).map(|i| limiter.run(order.job(i))).collect();
         wait_until("15 limiter waiters", || limiter.stats().waiting == 15);
         gate.open();
         block_on(first);
         block_on(futures::future::join_all(runs));
-        assert_eq!(*order.lock().unwrap(), (0..15).collect::<Vec<_>>());
+        order.assert_fifo(15);
     });
 }
 

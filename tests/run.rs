@@ -6,7 +6,7 @@ mod common;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::thread::{self, ThreadId};
 use std::time::Duration;
@@ -155,19 +155,14 @@ fn peak_concurrency_equals_max_threads() {
 fn jobs_start_in_submission_order() {
     with_pool(1, |pool| {
         let gate = Gate::new();
-        let order = Arc::new(Mutex::new(Vec::new()));
+        let order = Order::new();
         let first = pool.run(gate.waiter());
-        let runs: Vec<_> = (0..20)
-            .map(|i| {
-                let order = order.clone();
-                pool.run(move || order.lock().unwrap().push(i))
-            })
-            .collect();
+        let runs: Vec<_> = (0..20).map(|i| pool.run(order.job(i))).collect();
         wait_stats(&pool, "20 queued", |s| s.queued == 20);
         gate.open();
         block_on(first);
         block_on(futures::future::join_all(runs));
-        assert_eq!(*order.lock().unwrap(), (0..20).collect::<Vec<_>>());
+        order.assert_fifo(20);
     });
 }
 

@@ -78,6 +78,28 @@ impl Gate {
     }
 }
 
+/// The order jobs ran in: [`job`](Order::job)`(i)` records `i` when it runs.
+#[derive(Clone, Default)]
+pub struct Order(Arc<Mutex<Vec<usize>>>);
+
+impl Order {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A job that records `i`.
+    pub fn job(&self, i: usize) -> impl FnOnce() + Send + 'static {
+        let order = self.clone();
+        move || order.0.lock().unwrap().push(i)
+    }
+
+    /// Asserts that jobs `0..n` ran, in that order.
+    pub fn assert_fifo(&self, n: usize) {
+        let ran = self.0.lock().unwrap();
+        assert_eq!(*ran, (0..n).collect::<Vec<_>>(), "not in submission order");
+    }
+}
+
 /// A counter others can wait on.
 #[derive(Default)]
 pub struct Counter {
