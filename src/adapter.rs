@@ -17,11 +17,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::error::TryRunError;
-use crate::fault::{self, drop_quietly};
+use crate::fault;
+use crate::job::Work;
 use crate::pool::{self, Pool};
 use crate::run::Run;
-use crate::shared;
-use crate::work::Work;
+use crate::state;
+use crate::sync::{self, drop_quietly};
 
 /// Ends an adapter's job: `last_look` works on the value the job holds and,
 /// in the critical section of its last look, puts it back (or leaves it in
@@ -40,7 +41,7 @@ pub(crate) fn hand_back<V>(
     match panic::catch_unwind(AssertUnwindSafe(|| last_look(&mut value))) {
         Ok(waker) => {
             if let Some(waker) = waker {
-                fault::wake(waker);
+                sync::wake(waker);
             }
             drop(value);
         }
@@ -89,7 +90,7 @@ pub(crate) fn poll_run<R>(run: &mut Option<Run<R>>, cx: &mut Context<'_>) -> Pol
 /// does for nested jobs. Jobs never wait for the async side, so running one
 /// inline cannot deadlock.
 pub(crate) fn poll_inline<R>(pool: &Pool, run: &mut Option<Run<R>>, cx: &mut Context<'_>) {
-    if shared::is_worker_of(pool.shared()) {
+    if state::is_worker_of(pool.shared()) {
         let _ = poll_run(run, cx);
     }
 }

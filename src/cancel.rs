@@ -1,7 +1,7 @@
 //! [`CancelToken`]: how a running job learns that nobody wants its result,
 //! or that its deadline has passed.
 //!
-//! A job's cell holds only a one-byte [`Flag`] (every job pays for it, so
+//! A job's cell holds only a one-byte flag (every job pays for it, so
 //! it stays small); the token a closure sees is made when the closure is
 //! called, with the job's deadline if it has one, and points back to the
 //! flag. Plain `run` closures never see a token, and none is made for them.
@@ -9,35 +9,11 @@
 use std::fmt;
 use std::time::Instant;
 
-use crate::sync::{Arc, AtomicBool, Ordering};
+use crate::sync::Arc;
 
-/// A job's cancel flag, in its cell.
-pub(crate) struct Flag {
-    // ORDERING: Release on cancel, Acquire on read, so whatever the dropping
-    // side did before dropping the Run is visible to a job that sees `true`.
-    cancelled: AtomicBool,
-}
-
-impl Flag {
-    pub(crate) fn new() -> Self {
-        Self {
-            cancelled: AtomicBool::new(false),
-        }
-    }
-
-    pub(crate) fn cancel(&self) {
-        self.cancelled.store(true, Ordering::Release);
-    }
-
-    #[inline]
-    pub(crate) fn is_set(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
-    }
-}
-
-/// What a token points back to: the job that holds its [`Flag`].
+/// What a token points back to: the job whose `Run` may be dropped.
 pub(crate) trait Cancelled: Send + Sync {
-    fn flag(&self) -> &Flag;
+    fn is_cancelled(&self) -> bool;
 }
 
 /// Handed to a [`run_cancellable`](crate::Pool::run_cancellable) or
@@ -101,7 +77,7 @@ impl CancelToken {
     /// ```
     #[inline]
     pub fn is_cancelled(&self) -> bool {
-        self.job.flag().is_set() || self.deadline.is_some_and(|d| Instant::now() >= d)
+        self.job.is_cancelled() || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 
     /// The job's deadline, for a [`run_by`](crate::Pool::run_by) job (so

@@ -30,7 +30,7 @@
 use std::time::Instant;
 
 use crate::queue::{Expiry, Loc, Task};
-use crate::shared::Shared;
+use crate::state::Shared;
 use crate::state::State;
 use crate::sync::Arc;
 use crate::timer::Due;

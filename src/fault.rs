@@ -13,10 +13,10 @@
 //! | user code | where it runs | on a panic |
 //! |---|---|---|
 //! | the job's closure | a worker, or inline in a nested poll | guarded: resumes in the awaiting task, or goes to `on_panic` if nobody awaits |
-//! | `Waker::wake` of a `Run`, a limiter job taken back inline, a `Shutdown` | a worker finishing a job; any thread whose critical section woke it (a submit, a drop, a shutdown) | guarded ([`wake`]): the other wake-ups still go out, the thread goes on |
-//! | `Waker::wake` in an adapter's job ([`Iter`](crate::Iter), [`Unblock`](crate::Unblock)) | a worker | guarded ([`wake`]) |
+//! | `Waker::wake` of a `Run`, a limiter job taken back inline, a `Shutdown` | a worker finishing a job; any thread whose critical section woke it (a submit, a drop, a shutdown) | guarded ([`wake`](crate::sync::wake)): the other wake-ups still go out, the thread goes on |
+//! | `Waker::wake` in an adapter's job ([`Iter`](crate::Iter), [`Unblock`](crate::Unblock)) | a worker | guarded ([`wake`](crate::sync::wake)) |
 //! | `Waker::clone` / `drop` of a poll's waker | the polling thread, outside the pool's and the job's locks | the caller's own: resumes from its poll |
-//! | `Drop` of a result, a closure never run, a panic payload | a worker, or the thread that drops the `Run` | guarded ([`drop_quietly`]) |
+//! | `Drop` of a result, a closure never run, a panic payload | a worker, or the thread that drops the `Run` | guarded ([`drop_quietly`](crate::sync::drop_quietly)) |
 //! | `on_thread_start`, `on_thread_stop` | the worker | guarded ([`call_hook`]): the thread serves, or exits, anyway |
 //! | `on_panic` | where the panic nobody awaits is dropped | guarded: its own panic is dropped |
 //! | `thread_name` | the thread that starts a worker | guarded: the default name is used |
@@ -27,24 +27,11 @@
 
 use std::any::Any;
 use std::fmt::Display;
-use std::mem;
 use std::panic::{self, AssertUnwindSafe};
-use std::task::Waker;
 use std::thread;
 
 use crate::config::{Config, Hook};
-
-/// Drops user data; a panicking `Drop` must not take a worker down.
-pub(crate) fn drop_quietly<V>(value: V) {
-    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
-        // The panic's payload (a `&str` or `String`, almost always) is
-        // dropped too; only one whose own `Drop` panics as well is leaked,
-        // since dropping it again would panic again.
-        if let Err(worse) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-            mem::forget(worse);
-        }
-    }
-}
+use crate::sync::drop_quietly;
 
 /// Drops an outcome nobody will take: a value quietly, a panic payload
 /// through the pool's `on_panic` hook.
@@ -64,14 +51,6 @@ pub(crate) fn report_panic(config: &Config, payload: Box<dyn Any + Send>) {
         }
         None => drop_quietly(payload),
     }
-}
-
-/// Wakes a task for the pool. A waker is the executor's code; if it
-/// panics (an executor that is gone, say), the panic must not unwind into
-/// the pool — a worker between two jobs, a submit, a shutdown — nor stop
-/// the wake-ups after it. std's panic hook has already printed it.
-pub(crate) fn wake(waker: Waker) {
-    drop_quietly(panic::catch_unwind(AssertUnwindSafe(move || waker.wake())));
 }
 
 /// Calls a thread hook (`on_thread_start`, `on_thread_stop`); a panic in

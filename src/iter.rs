@@ -24,11 +24,10 @@ use futures_core::stream::{FusedStream, Stream};
 
 use crate::adapter;
 
-use crate::fault;
+use crate::job::{MakeToken, Work};
 use crate::pool::Pool;
 use crate::run::Run;
-use crate::sync::{register_waker, unlocked, Arc, Mutex, MutexGuard};
-use crate::work::{MakeToken, Work};
+use crate::sync::{self, register_waker, unlocked, Arc, Mutex, MutexGuard};
 
 /// How many items [`iter`](crate::iter) and [`Pool::iter`] buffer: 64, so a
 /// fast consumer pays one thread hand-off per 32 items, while the items
@@ -131,7 +130,7 @@ impl<T> Core<T> {
         let waker = st.waker.take();
         drop(st);
         if let Some(waker) = waker {
-            fault::wake(waker);
+            sync::wake(waker);
         }
     }
 }
@@ -180,7 +179,7 @@ fn pump<'a, T>(
         };
         st.items.push_back(item);
         if let Some(waker) = st.waker.take() {
-            unlocked(&mut st, || fault::wake(waker));
+            unlocked(&mut st, || sync::wake(waker));
         }
     }
     (st, true)

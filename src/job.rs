@@ -1,5 +1,10 @@
-//! One job: a single allocation holding the closure, its stage, the
-//! awaiting task's waker, the cancel flag and, at the end, the result.
+//! One job: what it runs ([`Work`]: a closure in one of the shapes the
+//! API accepts), and the single allocation that carries it — the
+//! closure, its stage, the awaiting task's waker, the cancel flag, the
+//! submitter's span and, at the end, the result. Here a job is claimed,
+//! expired, refused, withdrawn and run; the [`Run`](crate::Run) side of
+//! the cell (polling for the result, running inline, abandoning) is
+//! `run.rs`.
 //!
 //! # Stages
 //! Every change of stage happens under the job's own lock; the ones that
@@ -18,38 +23,136 @@
 //! `abandoned` records that the [`Run`](crate::Run) was dropped or
 //! detached: the outcome is then dropped on the worker (a panic goes to the
 //! pool's `on_panic` hook) instead of being stored.
+//!
+//! # The `tracing` feature
+//! A job runs inside its submitter's span, reporting to its submitter's
+//! subscriber ([`Origin`]). Without the feature, `Origin` is empty and its
+//! methods compile to nothing.
 
 use std::io;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::cancel::{CancelToken, Cancelled, Flag};
-use crate::fault::{self, discard, drop_quietly};
-use crate::idle::IdleWorker;
+use crate::cancel::{CancelToken, Cancelled};
+use crate::error::Expired;
+use crate::fault::discard;
 use crate::observe::timing::{self, Ran};
-use crate::queue::{After, Claim, Expiry, Job, Loc, Task, Tokens};
-use crate::shared::Shared;
-use crate::sync::{store_waker, Arc, AtomicBool, AtomicU32, AtomicU8, Mutex, Ordering, Store};
-use crate::trace::Origin;
-use crate::work::Work;
+use crate::queue::{After, Claim, Expiry, Job, Loc, Tokens};
+use crate::state::{IdleWorker, Shared};
+use crate::sync::{self, Arc, AtomicBool, AtomicU32, AtomicU8, Mutex, Ordering};
 use crate::worker;
 
-/// The [`Run`](crate::Run)-side view of a job, typed by its result.
-pub(crate) trait RunHandle<T>: Send + Sync {
-    fn poll_result(&self, cx: &mut Context<'_>) -> Poll<T>;
-    /// On a worker of the job's own pool: if the job still waits in the
-    /// queue, claim and run it here.
-    fn run_inline(self: Arc<Self>, cx: &Context<'_>);
-    /// The `Run` is gone: `cancel` for a drop (withdraw a pending job, set
-    /// the cancel flag), not for a detach.
-    fn abandon(&self, cancel: bool);
-    fn shared(&self) -> &Arc<Shared>;
+/// Makes the [`CancelToken`] a closure is handed, with the job's deadline
+/// if it has one; called only by the closures that take a token.
+pub(crate) type MakeToken<'a> = &'a dyn Fn(Option<Instant>) -> CancelToken;
+
+/// A job's closure, in one of the shapes the API accepts; a named type
+/// (not a wrapping closure) so a refused closure can be handed back.
+pub(crate) trait Work: Send + 'static {
+    type Output: Send + 'static;
+    fn call(self, token: MakeToken<'_>) -> Self::Output;
+    /// The job's deadline, for a `run_by` job; `None` (and no cost) for
+    /// every other.
+    #[inline]
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+    /// The outcome of a job whose deadline passed before it started.
+    fn expire(self, _waited: Duration) -> Self::Output
+    where
+        Self: Sized,
+    {
+        unreachable!("only a job with a deadline expires")
+    }
 }
 
-enum Stage<F, T> {
+/// A closure from `run` / `try_run`.
+pub(crate) struct Plain<F>(pub(crate) F);
+
+/// A closure from `run_cancellable`.
+pub(crate) struct Cancellable<F>(pub(crate) F);
+
+/// A closure from `run_by`, with its deadline.
+pub(crate) struct Deadline<F>(pub(crate) F, pub(crate) Instant);
+
+impl<F, T> Work for Plain<F>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = T;
+    #[inline]
+    fn call(self, _: MakeToken<'_>) -> T {
+        (self.0)()
+    }
+}
+
+impl<F, T> Work for Cancellable<F>
+where
+    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = T;
+    #[inline]
+    fn call(self, token: MakeToken<'_>) -> T {
+        (self.0)(&token(None))
+    }
+}
+
+impl<F, T> Work for Deadline<F>
+where
+    F: FnOnce(&CancelToken) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = Result<T, Expired<F>>;
+    fn call(self, token: MakeToken<'_>) -> Self::Output {
+        Ok((self.0)(&token(Some(self.1))))
+    }
+    fn deadline(&self) -> Option<Instant> {
+        Some(self.1)
+    }
+    fn expire(self, waited: Duration) -> Self::Output {
+        Err(Expired::new(self.0, waited))
+    }
+}
+
+/// Where a job was submitted from, as `tracing` sees it.
+#[derive(Default)]
+pub(crate) struct Origin {
+    #[cfg(feature = "tracing")]
+    inner: Option<(tracing::Dispatch, tracing::Span)>,
+}
+
+impl Origin {
+    /// The calling thread's current subscriber and span.
+    #[inline]
+    pub(crate) fn capture() -> Self {
+        Self {
+            #[cfg(feature = "tracing")]
+            inner: Some((
+                tracing::dispatcher::get_default(tracing::Dispatch::clone),
+                tracing::Span::current(),
+            )),
+        }
+    }
+
+    /// Runs `f` with the captured subscriber as the thread's default and the
+    /// captured span entered; both are dropped when `f` returns, so the span
+    /// closes with the job (before its `Run` can see the result).
+    #[inline]
+    pub(crate) fn scope<R>(self, f: impl FnOnce() -> R) -> R {
+        #[cfg(feature = "tracing")]
+        if let Some((dispatch, span)) = self.inner {
+            return tracing::dispatcher::with_default(&dispatch, || span.in_scope(f));
+        }
+        f()
+    }
+}
+
+pub(crate) enum Stage<F, T> {
     Pending(F),
     Claimed(F),
     Running,
@@ -59,7 +162,7 @@ enum Stage<F, T> {
 }
 
 /// How a job ended, taken out of its stage by whoever gets the outcome.
-enum Ended<F, T> {
+pub(crate) enum Ended<F, T> {
     Done(thread::Result<T>),
     Refused(F, Arc<io::Error>),
 }
@@ -78,7 +181,7 @@ impl<F, T> Stage<F, T> {
     }
 
     /// How the job ended, if it has; the stage is then `Gone`.
-    fn take_ended(&mut self) -> Option<Ended<F, T>> {
+    pub(crate) fn take_ended(&mut self) -> Option<Ended<F, T>> {
         self.take(|stage| match stage {
             Stage::Done(outcome) => Ok(Ended::Done(outcome)),
             Stage::Refused(f, err) => Ok(Ended::Refused(f, err)),
@@ -87,7 +190,7 @@ impl<F, T> Stage<F, T> {
     }
 
     /// The closure of a job still pending; the stage is then `Gone`.
-    fn take_pending(&mut self) -> Option<F> {
+    pub(crate) fn take_pending(&mut self) -> Option<F> {
         self.take(|stage| match stage {
             Stage::Pending(f) => Ok(f),
             other => Err(other),
@@ -95,26 +198,30 @@ impl<F, T> Stage<F, T> {
     }
 }
 
-struct Slot<F, T> {
-    stage: Stage<F, T>,
-    waker: Option<Waker>,
+pub(crate) struct Slot<F, T> {
+    pub(crate) stage: Stage<F, T>,
+    pub(crate) waker: Option<Waker>,
     /// Taken by the worker with the closure.
-    origin: Origin,
+    pub(crate) origin: Origin,
 }
 
 pub(crate) struct JobCell<W: Work> {
-    slot: Mutex<Slot<W, W::Output>>,
-    cancel: Flag,
+    pub(crate) slot: Mutex<Slot<W, W::Output>>,
+    // ORDERING: Release when the Run is dropped, Acquire when a token
+    // reads it, so whatever the dropping side did before is visible to a
+    // job that sees `true`.
+    /// Set when the job's `Run` is dropped ([`CancelToken`]).
+    pub(crate) cancelled: AtomicBool,
     // ORDERING: written and read only under the pool lock.
     loc: AtomicU8,
     // ORDERING: `abandoned` and `wants_inline` belong to the slot, and are
     // only accessed with its lock held — `wants_inline` is also only set
     // with the pool lock held, so under that lock it may be read alone.
     // They sit beside `loc` outside the slot because there they share
-    // padding: the cell is 72 bytes, not 80, a smaller allocator size class
-    // for every job.
-    abandoned: AtomicBool,
-    wants_inline: AtomicBool,
+    // padding, which keeps the cell in a smaller allocator size class
+    // (see the test below).
+    pub(crate) abandoned: AtomicBool,
+    pub(crate) wants_inline: AtomicBool,
     // ORDERING: written under the pool lock when a limiter grants the job
     // its token, read by the thread that claimed it (under that lock too).
     /// The time spent waiting for a limiter's token, in ns, as `f32` bits
@@ -122,8 +229,8 @@ pub(crate) struct JobCell<W: Work> {
     token_wait: AtomicU32,
     /// When the job was accepted (`timing::now_ns`).
     accepted: u64,
-    limiter: Option<Arc<Tokens>>,
-    shared: Arc<Shared>,
+    pub(crate) limiter: Option<Arc<Tokens>>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl<W: Work> JobCell<W> {
@@ -134,7 +241,7 @@ impl<W: Work> JobCell<W> {
                 waker: None,
                 origin: Origin::capture(),
             }),
-            cancel: Flag::new(),
+            cancelled: AtomicBool::new(false),
             loc: AtomicU8::new(Loc::Nowhere as u8),
             abandoned: AtomicBool::new(false),
             wants_inline: AtomicBool::new(false),
@@ -163,38 +270,12 @@ impl<W: Work> JobCell<W> {
             other => Err(other),
         })
     }
-
-    /// Withdraws a pending job whose `Run` was dropped.
-    fn withdraw(&self) {
-        let mut st = self.shared.lock();
-        // The closure and the submitter's span go now, not when the
-        // tombstone leaves the queue.
-        let (f, origin) = {
-            let mut slot = self.slot.lock();
-            // Not pending: claimed meanwhile; it runs, its outcome is dropped.
-            let Some(f) = slot.stage.take_pending() else {
-                return;
-            };
-            (f, mem::take(&mut slot.origin))
-        };
-        st.withdraw(self.loc(), self.limiter.as_ref());
-        if let Some(deadline) = f.deadline() {
-            st.forget_deadline(deadline, self.addr());
-        }
-        self.set_loc(Loc::Nowhere);
-        st.cancelled += 1;
-        // A freed token may have granted a waiter a thread to be started; a
-        // failure to start it is handled (its jobs refused) inside.
-        let _ = worker::unlock_and_start(&self.shared, st);
-        drop_quietly(f);
-        drop_quietly(origin);
-    }
 }
 
 impl<W: Work> JobCell<W> {
     /// The cell's address: with its deadline, its key among the pending
     /// deadlines (unique while it lives).
-    fn addr(&self) -> usize {
+    pub(crate) fn addr(&self) -> usize {
         self as *const Self as *const () as usize
     }
 
@@ -220,8 +301,9 @@ impl<W: Work> JobCell<W> {
 }
 
 impl<W: Work> Cancelled for JobCell<W> {
-    fn flag(&self) -> &Flag {
-        &self.cancel
+    #[inline]
+    fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
     }
 }
 
@@ -282,7 +364,13 @@ impl<W: Work> Job for JobCell<W> {
     }
 
     fn loc(&self) -> Loc {
-        Loc::from_u8(self.loc.load(Ordering::Relaxed))
+        match self.loc.load(Ordering::Relaxed) {
+            0 => Loc::Limiter,
+            1 => Loc::Queue,
+            2 => Loc::Urgent,
+            3 => Loc::Reserved,
+            _ => Loc::Nowhere,
+        }
     }
 
     fn set_loc(&self, loc: Loc) {
@@ -354,114 +442,15 @@ impl<W: Work> Job for JobCell<W> {
         // and a large burst would peak higher.
         drop(self);
         if let Some(waker) = waker {
-            fault::wake(waker);
+            sync::wake(waker);
         }
         after
     }
 }
 
-impl<W: Work> RunHandle<W::Output> for JobCell<W> {
-    fn poll_result(&self, cx: &mut Context<'_>) -> Poll<W::Output> {
-        let mut fresh = None;
-        let ended = loop {
-            let mut slot = self.slot.lock();
-            if let Some(ended) = slot.stage.take_ended() {
-                drop(slot);
-                drop(fresh);
-                break ended;
-            }
-            assert!(
-                !matches!(slot.stage, Stage::Gone),
-                "a Run's job is never gone while it waits"
-            );
-            match store_waker(&mut slot.waker, cx.waker(), &mut fresh) {
-                Store::Done(stale) => {
-                    drop(slot);
-                    drop(stale);
-                    return Poll::Pending;
-                }
-                Store::Clone => {
-                    drop(slot);
-                    fresh = Some(cx.waker().clone());
-                }
-            }
-        };
-        match ended {
-            Ended::Done(Ok(value)) => Poll::Ready(value),
-            Ended::Done(Err(payload)) => panic::resume_unwind(payload),
-            Ended::Refused(f, err) => {
-                drop_quietly(f);
-                panic!("threadbridge: {}", fault::no_thread(err))
-            }
-        }
-    }
-
-    fn run_inline(self: Arc<Self>, cx: &Context<'_>) {
-        // Cloned before the pool lock: a waker is executor code. This is
-        // the rare path (a Run polled on a worker of its own pool).
-        let waker = cx.waker().clone();
-        let mut st = self.shared.lock();
-        match self.loc() {
-            Loc::Queue => {
-                let task: Task = self.clone();
-                if !st.claim_queued(&task) {
-                    return;
-                }
-            }
-            Loc::Limiter => {
-                // Wait for a token like any other job, but be woken when
-                // granted so the job can be taken back from the queue.
-                let mut slot = self.slot.lock();
-                self.wants_inline.store(true, Ordering::Relaxed);
-                let stale = slot.waker.replace(waker);
-                drop((slot, st));
-                drop(stale);
-                return;
-            }
-            Loc::Urgent => {
-                let task: Task = self.clone();
-                if !st.claim_queued(&task) {
-                    return;
-                }
-            }
-            Loc::Reserved | Loc::Nowhere => return,
-        }
-        drop(st);
-        self.execute(None);
-    }
-
-    fn abandon(&self, cancel: bool) {
-        if cancel {
-            self.cancel.cancel();
-        }
-        let mut slot = self.slot.lock();
-        self.abandoned.store(true, Ordering::Relaxed);
-        let waker = slot.waker.take();
-        if cancel && matches!(slot.stage, Stage::Pending(_)) {
-            drop(slot);
-            self.withdraw();
-        } else {
-            // Ended before anyone took the outcome: drop it here.
-            let ended = slot.stage.take_ended();
-            drop(slot);
-            match ended {
-                Some(Ended::Done(outcome)) => discard(&self.shared.config, outcome),
-                Some(Ended::Refused(f, _)) => drop_quietly(f),
-                None => {}
-            }
-        }
-        drop(waker);
-    }
-
-    fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-}
-
 #[cfg(all(test, not(any(miri, threadbridge_loom))))]
 mod tests {
-    use super::{JobCell, Origin};
-    use crate::work::Plain;
+    use super::{JobCell, Origin, Plain};
 
     fn cell_size<F: FnOnce() + Send + 'static>(_: &F) -> usize {
         std::mem::size_of::<JobCell<Plain<F>>>() - std::mem::size_of::<Origin>()

@@ -8,12 +8,13 @@ use std::time::Instant;
 
 use crate::cancel::CancelToken;
 use crate::error::{Error, Expired, TryRunError};
+use crate::job::{Cancellable, Deadline, Plain, Work};
 use crate::pool::{self, Pool};
 use crate::queue::Tokens;
 use crate::run::Run;
+use crate::state::State;
 use crate::stats::LimiterStats;
 use crate::sync::Arc;
-use crate::work::{Cancellable, Deadline, Plain, Work};
 use crate::worker;
 
 impl Pool {
@@ -284,5 +285,18 @@ impl fmt::Debug for Limiter {
         f.debug_struct("Limiter")
             .field("stats", &self.stats())
             .finish_non_exhaustive()
+    }
+}
+
+impl State {
+    /// Sets a limiter's limit, and grants the tokens that frees.
+    pub(crate) fn set_limit(&mut self, limiter: &Tokens, limit: usize) {
+        self.resize_reservation(limiter, limit);
+        for job in limiter.set_limit(limit) {
+            self.deferred.extend(job.inline_waker());
+            self.enqueue(job, true);
+        }
+        // A smaller reservation: surplus idle threads exit now.
+        self.resize();
     }
 }

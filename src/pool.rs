@@ -9,13 +9,13 @@ use crate::deadline;
 use crate::error::{Error, Expired, TryRunError};
 use crate::fault;
 use crate::job::JobCell;
+use crate::job::{Cancellable, Deadline, Plain, Work};
 use crate::queue::{Admit, Loc, Task, Tokens};
 use crate::run::Run;
-use crate::shared::{self, Shared};
 use crate::shutdown::Shutdown;
+use crate::state::{self, Shared, State, WAKE};
 use crate::stats::Stats;
 use crate::sync::{Arc, Ordering};
-use crate::work::{Cancellable, Deadline, Plain, Work};
 use crate::worker;
 
 /// A bounded pool of worker threads that async code hands blocking work to.
@@ -288,7 +288,7 @@ impl Pool {
     /// ```
     pub fn shutdown_timeout(&self, timeout: Duration) -> bool {
         self.shared.close();
-        if shared::is_worker_of(&self.shared) {
+        if state::is_worker_of(&self.shared) {
             return false;
         }
         self.shared.wait_exit(Instant::now().checked_add(timeout))
@@ -326,6 +326,24 @@ impl fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("stats", &self.stats())
             .finish()
+    }
+}
+
+impl State {
+    /// After `max_threads` was raised, starts threads for queued jobs;
+    /// after it was lowered, tells surplus idle threads (the coldest first)
+    /// to exit. Busy surplus threads exit after their job.
+    pub(crate) fn resize(&mut self) {
+        let cap = self.thread_cap();
+        if self.threads > cap {
+            let surplus = (self.threads - cap).min(self.idle.len());
+            for worker in self.idle.drain(..surplus) {
+                worker.notify(WAKE);
+            }
+        } else if self.idle.is_empty() {
+            let wanted = self.claimable().min(cap - self.threads);
+            self.reserve(wanted);
+        }
     }
 }
 

@@ -11,8 +11,8 @@ use std::io;
 use std::task::Waker;
 use std::time::Instant;
 
-use crate::idle::IdleWorker;
 use crate::observe::timing::{self, Ran, Timing};
+use crate::state::IdleWorker;
 use crate::stats::LimiterStats;
 use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
 
@@ -74,18 +74,6 @@ pub(crate) enum Loc {
     /// Not waiting anywhere: claimed, withdrawn, refused, or not yet
     /// submitted.
     Nowhere = 4,
-}
-
-impl Loc {
-    pub(crate) fn from_u8(raw: u8) -> Self {
-        match raw {
-            0 => Loc::Limiter,
-            1 => Loc::Queue,
-            2 => Loc::Urgent,
-            3 => Loc::Reserved,
-            _ => Loc::Nowhere,
-        }
-    }
 }
 
 /// What [`Job::claim`] did.

@@ -35,8 +35,8 @@ use std::fmt;
 
 use crate::limiter::Limiter;
 use crate::pool::Pool;
-use crate::queue::{Claim, Loc, Task, Tokens};
-use crate::shared::Shared;
+use crate::queue::{Loc, Task, Tokens};
+use crate::state::Shared;
 use crate::state::State;
 use crate::sync::Arc;
 use crate::worker;
@@ -134,41 +134,6 @@ impl fmt::Debug for Reservation {
 }
 
 impl State {
-    /// Whether an ordinary job may start: fewer than `max_threads` run.
-    pub(crate) fn ordinary_room(&self) -> bool {
-        self.running - self.running_reserved < self.max_threads
-    }
-
-    /// How many threads ordinary jobs may keep busy, with the threads the
-    /// running reserved jobs hold: the cap for starting one for them.
-    pub(crate) fn ordinary_cap(&self) -> usize {
-        self.max_threads + self.running_reserved.min(self.reserved)
-    }
-
-    /// The cap for starting a thread for a reserved job.
-    pub(crate) fn urgent_cap(&self) -> usize {
-        self.thread_cap()
-    }
-
-    /// Threads the pool may have: `max_threads` plus the reservations.
-    pub(crate) fn thread_cap(&self) -> usize {
-        self.max_threads + self.reserved
-    }
-
-    /// Jobs a thread may take now: the urgent ones, and the queued ones
-    /// ordinary jobs have room for.
-    pub(crate) fn claimable(&self) -> usize {
-        let queued = if self.reserved == 0 && self.running_reserved == 0 {
-            self.queue_live()
-        } else {
-            let room = self
-                .max_threads
-                .saturating_sub(self.running - self.running_reserved);
-            self.queue_live().min(room)
-        };
-        self.urgent_live + queued
-    }
-
     /// A reserved job holding its token: ahead of the queue, to the most
     /// recently idle thread, or to a thread started for it.
     pub(crate) fn enqueue_urgent(&mut self, job: Task, dispatch: bool) {
@@ -188,22 +153,6 @@ impl State {
             // thread to finish takes it.
             None => {}
         }
-    }
-
-    /// Claims the oldest live reserved job, if any.
-    pub(crate) fn pop_urgent(&mut self) -> Option<Task> {
-        while let Some(job) = self.urgent.pop_front() {
-            match job.claim() {
-                Claim::Claimed(key) => {
-                    self.claimed(key, true);
-                    job.set_loc(Loc::Reserved);
-                    return Some(job);
-                }
-                Claim::Gone => {}
-                Claim::Expired(expiry) => self.expired(Loc::Urgent, &job, expiry),
-            }
-        }
-        None
     }
 
     /// A limiter's limit changes: a reservation's changes `reserved`

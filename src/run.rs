@@ -1,13 +1,21 @@
-//! [`Run<T>`]: the future of one job's result.
+//! [`Run<T>`]: the future of one job's result, and its side of the job's
+//! cell (`job.rs`): polling for the outcome, running the job inline when
+//! it is awaited on a worker of its own pool, and abandoning it when the
+//! `Run` is dropped or detached.
 
 use std::fmt;
 use std::future::Future;
+use std::mem;
+use std::panic;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::job::RunHandle;
-use crate::shared;
-use crate::sync::Arc;
+use crate::fault::{self, discard};
+use crate::job::{Ended, JobCell, Stage, Work};
+use crate::queue::{Claim, Job, Loc, Task};
+use crate::state::{self, Shared, State};
+use crate::sync::{drop_quietly, store_waker, Arc, Ordering, Store};
+use crate::worker;
 
 /// The result of a job handed to a pool; `.await` it to get the value.
 ///
@@ -69,7 +77,7 @@ impl<T> Future for Run<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let job = self.job.as_ref().expect("Run polled after it completed");
-        if shared::is_worker_of(job.shared()) {
+        if state::is_worker_of(job.shared()) {
             Arc::clone(job).run_inline(cx);
         }
         let poll = job.poll_result(cx);
@@ -101,6 +109,166 @@ impl<T> fmt::Debug for Run<T> {
             .field("done", &self.job.is_none())
             .finish_non_exhaustive()
     }
+}
+
+/// The [`Run`](crate::Run)-side view of a job, typed by its result.
+pub(crate) trait RunHandle<T>: Send + Sync {
+    fn poll_result(&self, cx: &mut Context<'_>) -> Poll<T>;
+    /// On a worker of the job's own pool: if the job still waits in the
+    /// queue, claim and run it here.
+    fn run_inline(self: Arc<Self>, cx: &Context<'_>);
+    /// The `Run` is gone: `cancel` for a drop (withdraw a pending job, set
+    /// the cancel flag), not for a detach.
+    fn abandon(&self, cancel: bool);
+    fn shared(&self) -> &Arc<Shared>;
+}
+
+impl<W: Work> RunHandle<W::Output> for JobCell<W> {
+    fn poll_result(&self, cx: &mut Context<'_>) -> Poll<W::Output> {
+        let mut fresh = None;
+        let ended = loop {
+            let mut slot = self.slot.lock();
+            if let Some(ended) = slot.stage.take_ended() {
+                drop(slot);
+                drop(fresh);
+                break ended;
+            }
+            assert!(
+                !matches!(slot.stage, Stage::Gone),
+                "a Run's job is never gone while it waits"
+            );
+            match store_waker(&mut slot.waker, cx.waker(), &mut fresh) {
+                Store::Done(stale) => {
+                    drop(slot);
+                    drop(stale);
+                    return Poll::Pending;
+                }
+                Store::Clone => {
+                    drop(slot);
+                    fresh = Some(cx.waker().clone());
+                }
+            }
+        };
+        match ended {
+            Ended::Done(Ok(value)) => Poll::Ready(value),
+            Ended::Done(Err(payload)) => panic::resume_unwind(payload),
+            Ended::Refused(f, err) => {
+                drop_quietly(f);
+                panic!("threadbridge: {}", fault::no_thread(err))
+            }
+        }
+    }
+
+    fn run_inline(self: Arc<Self>, cx: &Context<'_>) {
+        // Cloned before the pool lock: a waker is executor code. This is
+        // the rare path (a Run polled on a worker of its own pool).
+        let waker = cx.waker().clone();
+        let mut st = self.shared.lock();
+        match self.loc() {
+            Loc::Queue => {
+                let task: Task = self.clone();
+                if !claim_queued(&mut st, &task) {
+                    return;
+                }
+            }
+            Loc::Limiter => {
+                // Wait for a token like any other job, but be woken when
+                // granted so the job can be taken back from the queue.
+                let mut slot = self.slot.lock();
+                self.wants_inline.store(true, Ordering::Relaxed);
+                let stale = slot.waker.replace(waker);
+                drop((slot, st));
+                drop(stale);
+                return;
+            }
+            Loc::Urgent => {
+                let task: Task = self.clone();
+                if !claim_queued(&mut st, &task) {
+                    return;
+                }
+            }
+            Loc::Reserved | Loc::Nowhere => return,
+        }
+        drop(st);
+        self.execute(None);
+    }
+
+    fn abandon(&self, cancel: bool) {
+        if cancel {
+            self.cancelled.store(true, Ordering::Release);
+        }
+        let mut slot = self.slot.lock();
+        self.abandoned.store(true, Ordering::Relaxed);
+        let waker = slot.waker.take();
+        if cancel && matches!(slot.stage, Stage::Pending(_)) {
+            drop(slot);
+            self.withdraw();
+        } else {
+            // Ended before anyone took the outcome: drop it here.
+            let ended = slot.stage.take_ended();
+            drop(slot);
+            match ended {
+                Some(Ended::Done(outcome)) => discard(&self.shared.config, outcome),
+                Some(Ended::Refused(f, _)) => drop_quietly(f),
+                None => {}
+            }
+        }
+        drop(waker);
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
+impl<W: Work> JobCell<W> {
+    /// Withdraws a pending job whose `Run` was dropped.
+    fn withdraw(&self) {
+        let mut st = self.shared.lock();
+        // The closure and the submitter's span go now, not when the
+        // tombstone leaves the queue.
+        let (f, origin) = {
+            let mut slot = self.slot.lock();
+            // Not pending: claimed meanwhile; it runs, its outcome is dropped.
+            let Some(f) = slot.stage.take_pending() else {
+                return;
+            };
+            (f, mem::take(&mut slot.origin))
+        };
+        st.withdraw(self.loc(), self.limiter.as_ref());
+        if let Some(deadline) = f.deadline() {
+            st.forget_deadline(deadline, self.addr());
+        }
+        self.set_loc(Loc::Nowhere);
+        st.cancelled += 1;
+        // A freed token may have granted a waiter a thread to be started; a
+        // failure to start it is handled (its jobs refused) inside.
+        let _ = worker::unlock_and_start(&self.shared, st);
+        drop_quietly(f);
+        drop_quietly(origin);
+    }
+}
+
+/// Claims a specific queued job (a nested `Run` taken back inline), under
+/// the pool lock.
+fn claim_queued(st: &mut State, job: &Task) -> bool {
+    let loc = job.loc();
+    let claimed = match job.claim() {
+        Claim::Claimed(key) => {
+            st.claimed(key, loc == Loc::Urgent);
+            if loc == Loc::Urgent {
+                job.set_loc(Loc::Reserved);
+            }
+            true
+        }
+        Claim::Gone => false,
+        Claim::Expired(expiry) => {
+            st.expired(loc, job, expiry);
+            false
+        }
+    };
+    st.compact_queue();
+    claimed
 }
 
 #[allow(dead_code)]

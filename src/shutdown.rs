@@ -3,10 +3,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
-use crate::shared::Shared;
-use crate::sync::Arc;
+use crate::state::{Shared, State, WAKE};
+use crate::sync::{Arc, Store};
 
 /// Resolves once every worker thread of a closed pool has exited; from
 /// [`Pool::shutdown`](crate::Pool::shutdown).
@@ -77,3 +78,88 @@ impl fmt::Debug for Shutdown {
 #[allow(dead_code)]
 const fn assert_send<T: Send>() {}
 const _: () = assert_send::<Shutdown>();
+
+impl Shared {
+    /// Closes the pool to new jobs; accepted jobs still run, then every
+    /// thread exits.
+    pub(crate) fn close(&self) {
+        let mut st = self.lock();
+        if st.closed {
+            return;
+        }
+        st.closed = true;
+        for worker in st.idle.drain(..) {
+            worker.notify(WAKE);
+        }
+        self.exited_locked(&mut st);
+        let _ = self.unlock(st);
+    }
+
+    /// Called whenever `threads` may have reached 0.
+    pub(crate) fn exited_locked(&self, st: &mut State) {
+        if st.all_exited() {
+            let State {
+                shutdown, deferred, ..
+            } = st;
+            deferred.extend(shutdown.take_all());
+            self.exit_cv.notify_all();
+        }
+    }
+
+    /// Waits until every thread of the (closed) pool has exited, or until
+    /// `deadline`; `true` if they all did.
+    pub(crate) fn wait_exit(&self, deadline: Option<Instant>) -> bool {
+        let mut st = self.lock();
+        while !st.all_exited() {
+            match deadline {
+                Some(deadline) => {
+                    if self.exit_cv.wait_until(&mut st, deadline) && !st.all_exited() {
+                        return false;
+                    }
+                }
+                None => self.exit_cv.wait(&mut st),
+            }
+        }
+        true
+    }
+
+    /// A `Shutdown` future's poll: `true` once every thread has exited;
+    /// else its waker is registered (under `id`) to be woken when they have.
+    /// The waker is cloned and dropped outside the pool lock.
+    pub(crate) fn poll_exit(&self, id: &mut Option<u64>, waker: &Waker) -> bool {
+        let mut fresh = None;
+        loop {
+            let mut st = self.lock();
+            if st.all_exited() {
+                let stale = id.take().and_then(|id| st.shutdown.forget(id));
+                drop(st);
+                drop((stale, fresh));
+                return true;
+            }
+            match st.shutdown.store(id, waker, &mut fresh) {
+                Store::Done(stale) => {
+                    drop(st);
+                    drop(stale);
+                    return false;
+                }
+                Store::Clone => {
+                    drop(st);
+                    fresh = Some(waker.clone());
+                }
+            }
+        }
+    }
+
+    /// A `Shutdown` future was dropped while it waited.
+    pub(crate) fn forget_exit_waker(&self, id: u64) {
+        let stale = self.lock().shutdown.forget(id);
+        drop(stale);
+    }
+}
+
+impl State {
+    /// Closed, and every thread has exited (hooks included).
+    pub(crate) fn all_exited(&self) -> bool {
+        self.closed && self.threads == 0 && self.exiting == 0
+    }
+}

@@ -1,8 +1,12 @@
-//! [`State`]: everything the pool lock guards, and every scheduling
-//! decision made under it.
+//! [`Shared`] and [`State`]: what every handle, worker, limiter and job of
+//! one pool points to — its [`Config`] and the lock over everything the
+//! pool decides — with the lock's edges (taking it, releasing it with the
+//! wake-ups decided under it), the idle workers it hands work to, how a
+//! submitted job gets a thread, and the marker that tells a thread it is
+//! one of its pool's workers.
 //!
 //! # The lock and its invariants
-//! One mutex (the *pool lock*, in [`Shared`](crate::shared::Shared)) guards
+//! One mutex (the *pool lock*) guards
 //! the job queue, the idle-thread stack, the thread count, the totals, and
 //! — nested inside it, lock order pool → limiter → job — every limiter's
 //! [`Tokens`]. Holding it, a decision and its effect are one step, so no
@@ -24,37 +28,215 @@
 //!
 //! Nothing here runs user code or starts a thread: wake-ups and thread
 //! starts decided under the lock are recorded (`deferred`, `notify`,
-//! `spawns`) and done once it is released.
+//! `spawns`) and done once it is released ([`Shared::unlock`]).
+//!
+//! # Who decides what
+//! The submit side is here: [`State::enqueue`] and its dispatch. A
+//! worker's decisions under the lock (claim the next job, wake the next
+//! thread, grow for a backlog, go idle, spin, exit) are `worker.rs`; a
+//! feature's own (deadlines, reservations, a limiter's limit, the
+//! starvation check) sit with that feature, in `impl State` blocks of
+//! their own files.
 //!
 //! # Waking threads
 //! A submit wakes one thread at most; a woken thread that leaves jobs queued
 //! wakes the next (*wake chaining*), or up to two while more jobs run than
 //! the machine has cores (*fan-out*: the jobs are blocking, so threads, not
 //! cores, are what they wait for).
-//!
-//! The idle stack is kept in the order threads went idle, never
-//! reordered: the next job always goes to the thread on top, the most
-//! recently idle one, whether it spins or is parked (DESIGN semantic 9).
-//! Up to two idle threads spin before they park, and a spinner handed a
-//! job makes the thread now on top spin in its place (*relay*): `spin.rs`.
+//! The next job always goes to the thread on top of the idle stack, the
+//! most recently idle one, spinning or parked (DESIGN semantic 9; how
+//! threads go idle and spin is `worker.rs`).
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, VecDeque};
-use std::io;
+use std::sync::Weak;
 use std::task::Waker;
 use std::time::Instant;
 
-use crate::idle::{IdleWorker, WAKE, WORK};
+use crate::config::Config;
 use crate::observe::timing::{Ran, Timing};
-use crate::queue::{compact, Claim, DeadlineKey, Loc, Task, Tokens};
-use crate::sync::{Arc, WakerSet};
-use std::sync::Weak;
+use crate::queue::{compact, DeadlineKey, Loc, Task, Tokens};
+use crate::sync::thread_local;
+use crate::sync::{
+    self, Arc, AtomicBool, AtomicU8, AtomicUsize, Condvar, Event, Mutex, MutexGuard, OnceLock,
+    Ordering, WakerSet,
+};
+use crate::timer::{self, Due};
+
+/// The state every [`Pool`](crate::Pool) handle, worker, limiter and job of
+/// one pool points to.
+pub(crate) struct Shared {
+    /// This very `Shared`, for the timer (it never keeps a pool alive).
+    pub(crate) me: Weak<Shared>,
+    state: Mutex<State>,
+    pub(crate) config: Config,
+    /// Signalled when the last thread of a closed pool exits.
+    pub(crate) exit_cv: Condvar,
+    /// Live [`Pool`](crate::Pool) handles; the last one dropped closes.
+    pub(crate) handles: AtomicUsize,
+    /// Numbers worker threads for their names.
+    pub(crate) next_index: AtomicUsize,
+    /// The deadline check the timer runs (`deadline.rs`), made by the
+    /// pool's first `run_by`.
+    pub(crate) deadline_check: OnceLock<Arc<dyn Due>>,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Arc<Self> {
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            state: Mutex::new(State::new(
+                config.max_threads,
+                config.starvation.is_some(),
+                config.max_spinners(),
+            )),
+            config,
+            exit_cv: Condvar::new(),
+            handles: AtomicUsize::new(1),
+            next_index: AtomicUsize::new(0),
+            deadline_check: OnceLock::new(),
+        })
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
+    }
+
+    /// Releases the lock, then does the wake-ups deferred past it; returns
+    /// how many threads were reserved under it, for the caller to start
+    /// (`worker::unlock_and_start` does both).
+    pub(crate) fn unlock(&self, mut st: MutexGuard<'_, State>) -> usize {
+        let spawns = std::mem::take(&mut st.spawns);
+        let wakers = std::mem::take(&mut st.deferred);
+        let notify = std::mem::take(&mut st.notify);
+        let arm = std::mem::take(&mut st.arm);
+        let arm_deadline = st.arm_deadline.take();
+        let dropped = std::mem::take(&mut st.dropped);
+        drop(st);
+        if arm {
+            self.arm_watch();
+        }
+        if let (Some(at), Some(check)) = (arm_deadline, self.deadline_check.get()) {
+            timer::schedule(at, Arc::downgrade(check));
+        }
+        for worker in notify {
+            worker.event.notify();
+        }
+        for waker in wakers {
+            sync::wake(waker);
+        }
+        for closure in dropped {
+            sync::drop_quietly(closure);
+        }
+        spawns
+    }
+
+    /// Schedules the starvation check on the timer thread, `after` from now
+    /// (the check itself is `observe/starvation.rs`).
+    #[cold]
+    fn arm_watch(&self) {
+        if let Some(detector) = &self.config.starvation {
+            let at = Instant::now() + detector.after;
+            let me: Weak<dyn Due> = self.me.clone();
+            timer::schedule(at, me);
+        }
+    }
+}
+
+#[cfg(not(threadbridge_loom))]
+thread_local! {
+    /// The address of the pool this thread works for; 0 elsewhere.
+    static CURRENT: Cell<usize> = const { Cell::new(0) };
+}
+
+#[cfg(threadbridge_loom)]
+thread_local! {
+    static CURRENT: Cell<usize> = Cell::new(0);
+}
+
+/// Marks the calling thread as a worker of `shared`'s pool (`None`: of no
+/// pool).
+pub(crate) fn set_current(shared: Option<&Arc<Shared>>) {
+    let me = shared.map_or(0, |shared| Arc::as_ptr(shared) as usize);
+    CURRENT.with(|c| c.set(me));
+}
+
+/// Whether the calling thread is a worker of `shared`'s pool.
+pub(crate) fn is_worker_of(shared: &Arc<Shared>) -> bool {
+    let me = Arc::as_ptr(shared) as usize;
+    CURRENT.try_with(|c| c.get() == me).unwrap_or(false)
+}
+
+/// A worker thread's handle on the idle stack.
+///
+/// | `notified` | meaning                                   | set by                     |
+/// |------------|-------------------------------------------|----------------------------|
+/// | `NONE`     | on the idle stack, spinning or parked     | the thread, going idle     |
+/// | `WORK`     | popped to take a queued job (counted in `waking`) | `State::dispatch`, `State::wake_next` |
+/// | `WAKE`     | popped to exit if it can (close, resize)  | `Shared::close`, `State::resize` |
+///
+/// Whoever pops a thread off the stack sets `notified`, under the pool lock.
+/// A thread that is `spinning` watches `notified` without the lock and needs
+/// no [`Event`] notify; it clears `spinning` under the lock before it parks,
+/// so a popper always knows whether a notify is needed. A parked thread
+/// re-checks `notified` under the lock after every wake-up: a notify's
+/// permit may outlive what it announced. `spinning` is set under
+/// the lock too: by the thread going idle, or by a spinner handed work that
+/// relays spinning to the parked thread on top of the stack, and then
+/// notifies it: until it wakes, that notify stands in for a popper's.
+///
+/// The stack keeps the order in which threads went idle; a thread's
+/// place in it never changes while it is idle, spinning or not.
+pub(crate) struct IdleWorker {
+    pub(crate) event: Event,
+    // ORDERING: written under the pool lock with Release; read by the spinning
+    // thread with Acquire outside it, and under the lock otherwise.
+    pub(crate) notified: AtomicU8,
+    // ORDERING: only accessed with the pool lock held; Relaxed suffices.
+    pub(crate) spinning: AtomicBool,
+}
+
+pub(crate) const NONE: u8 = 0;
+pub(crate) const WORK: u8 = 1;
+pub(crate) const WAKE: u8 = 2;
+
+impl IdleWorker {
+    pub(crate) fn new() -> Self {
+        Self {
+            event: Event::new(),
+            notified: AtomicU8::new(NONE),
+            spinning: AtomicBool::new(false),
+        }
+    }
+
+    /// Hands `why` over; returns whether the thread is parked and needs an
+    /// [`Event`] notify (a spinning one sees `notified` by itself).
+    pub(crate) fn hand(&self, why: u8) -> bool {
+        self.notified.store(why, Ordering::Release);
+        !self.is_spinning()
+    }
+
+    /// Hands `why` over and wakes the thread if it is parked.
+    pub(crate) fn notify(&self, why: u8) {
+        if self.hand(why) {
+            self.event.notify();
+        }
+    }
+
+    /// Whether it spins (under the pool lock).
+    pub(crate) fn is_spinning(&self) -> bool {
+        self.spinning.load(Ordering::Relaxed)
+    }
+}
 
 /// Everything the pool lock guards.
+#[derive(Default)]
 pub(crate) struct State {
     /// Jobs waiting for a thread, FIFO, tombstones included.
-    queue: VecDeque<Task>,
+    pub(crate) queue: VecDeque<Task>,
     /// Live (not withdrawn) jobs in `queue`.
-    queue_live: usize,
+    pub(crate) queue_live: usize,
     /// Idle threads; the last one to go idle is the first one woken (LIFO).
     pub(crate) idle: Vec<Arc<IdleWorker>>,
     /// Threads popped off the idle stack for work that have not yet looked
@@ -136,51 +318,12 @@ impl State {
     pub(crate) fn new(max_threads: usize, watched: bool, max_spinners: usize) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
-            queue: VecDeque::new(),
-            queue_live: 0,
-            idle: Vec::new(),
-            waking: 0,
-            spinners: 0,
+            max_threads,
+            watched,
             max_spinners,
             cores: if cfg!(threadbridge_loom) { 1 } else { cores },
-            threads: 0,
-            exiting: 0,
-            running: 0,
-            max_threads,
-            reserved: 0,
-            running_reserved: 0,
-            urgent: VecDeque::new(),
-            urgent_live: 0,
-            closed: false,
-            spawns: 0,
-            starting: 0,
-            deferred: Vec::new(),
-            notify: Vec::new(),
-            dropped: Vec::new(),
-            shutdown: WakerSet::default(),
-            deadlines: BTreeMap::new(),
-            deadline_armed: None,
-            arm_deadline: None,
-            watched,
-            armed: false,
-            arm: false,
-            starving: false,
-            last_finish: 0,
-            starved: 0,
-            limiters: Vec::new(),
-            queue_wait: Timing::default(),
-            run_time: Timing::default(),
-            completed: 0,
-            panicked: 0,
-            cancelled: 0,
-            rejected: 0,
-            expired: 0,
+            ..Self::default()
         }
-    }
-
-    /// Closed, and every thread has exited (hooks included).
-    pub(crate) fn all_exited(&self) -> bool {
-        self.closed && self.threads == 0 && self.exiting == 0
     }
 
     /// Whether a job submitted now would start or find queue space at once.
@@ -231,14 +374,6 @@ impl State {
         }
     }
 
-    /// The oldest live job in the queue: when it was accepted.
-    pub(crate) fn oldest_queued(&self) -> Option<u64> {
-        self.queue
-            .iter()
-            .find(|job| job.loc() == Loc::Queue)
-            .map(|job| job.accepted())
-    }
-
     /// Whether nothing waits for the unlock: no notify, waker or thread
     /// start decided under the lock.
     pub(crate) fn nothing_deferred(&self) -> bool {
@@ -247,44 +382,6 @@ impl State {
             && self.spawns == 0
             && self.dropped.is_empty()
             && self.arm_deadline.is_none()
-    }
-
-    /// A thread that just claimed a job from a queue that still holds more
-    /// wakes the next idle thread, unless one is already on its way.
-    ///
-    /// While more jobs run than the machine has cores, jobs are blocking
-    /// rather than computing, and one wake-up at a time (~20 µs a hop on a
-    /// VM) would take ~10 ms to wake 512 threads: then each woken thread
-    /// wakes up to two, as long as more jobs are queued than threads are on
-    /// their way, so the wake-ups fan out.
-    pub(crate) fn wake_next(&mut self) {
-        let claimable = self.claimable();
-        if self.running > self.cores {
-            for _ in 0..2 {
-                if claimable <= self.waking || self.idle.is_empty() {
-                    return;
-                }
-                self.wake_top();
-            }
-        } else if claimable > 0 && self.waking == 0 && !self.idle.is_empty() {
-            self.wake_top();
-        }
-    }
-
-    /// After a worker took a job: if jobs are still queued with no thread
-    /// idle or on its way for them, reserves one more thread (up to the
-    /// cap). Submits alone grow the pool only while they arrive; without
-    /// this, a backlog left when they stop — or built while idle threads
-    /// were being woken one by one — would be drained by however many
-    /// threads there were, never the cap.
-    pub(crate) fn grow_for_backlog(&mut self) {
-        if self.claimable() > self.waking + self.starting
-            && self.idle.is_empty()
-            && self.threads < self.ordinary_cap().max(self.urgent_cap())
-            && !self.closed
-        {
-            self.reserve(1);
-        }
     }
 
     /// Counts `n` new threads, to be started once the lock is released.
@@ -300,61 +397,6 @@ impl State {
             if worker.hand(WORK) {
                 self.notify.push(worker);
             }
-        }
-    }
-
-    /// Pops the oldest live job and claims it for the calling thread; a
-    /// job whose deadline has passed expires on the way.
-    pub(crate) fn pop_claim(&mut self) -> Option<Task> {
-        if let Some(job) = self.pop_urgent() {
-            return Some(job);
-        }
-        while self.ordinary_room() {
-            let job = self.queue.pop_front()?;
-            match job.claim() {
-                Claim::Claimed(key) => {
-                    self.claimed(key, false);
-                    return Some(job);
-                }
-                Claim::Gone => {}
-                Claim::Expired(expiry) => self.expired(Loc::Queue, &job, expiry),
-            }
-        }
-        None
-    }
-
-    /// Claims a specific queued job (a nested `Run` taken back inline).
-    pub(crate) fn claim_queued(&mut self, job: &Task) -> bool {
-        let loc = job.loc();
-        let claimed = match job.claim() {
-            Claim::Claimed(key) => {
-                self.claimed(key, loc == Loc::Urgent);
-                if loc == Loc::Urgent {
-                    job.set_loc(Loc::Reserved);
-                }
-                true
-            }
-            Claim::Gone => false,
-            Claim::Expired(expiry) => {
-                self.expired(loc, job, expiry);
-                false
-            }
-        };
-        self.compact_queue();
-        claimed
-    }
-
-    /// Accounts for a claimed job (from `urgent` if `reserved`).
-    pub(crate) fn claimed(&mut self, deadline: Option<DeadlineKey>, reserved: bool) {
-        if reserved {
-            self.urgent_live -= 1;
-            self.running_reserved += 1;
-        } else {
-            self.queue_live -= 1;
-        }
-        self.running += 1;
-        if let Some(key) = deadline {
-            self.deadlines.remove(&key);
         }
     }
 
@@ -383,7 +425,7 @@ impl State {
         }
     }
 
-    fn compact_queue(&mut self) {
+    pub(crate) fn compact_queue(&mut self) {
         compact(&mut self.queue, self.queue_live);
     }
 
@@ -396,62 +438,48 @@ impl State {
         }
     }
 
-    /// Sets a limiter's limit, and grants the tokens that frees.
-    pub(crate) fn set_limit(&mut self, limiter: &Tokens, limit: usize) {
-        self.resize_reservation(limiter, limit);
-        for job in limiter.set_limit(limit) {
-            self.deferred.extend(job.inline_waker());
-            self.enqueue(job, true);
-        }
-        // A smaller reservation: surplus idle threads exit now.
-        self.resize();
-    }
-
-    /// After `max_threads` was raised, starts threads for queued jobs;
-    /// after it was lowered, tells surplus idle threads (the coldest first)
-    /// to exit. Busy surplus threads exit after their job.
-    pub(crate) fn resize(&mut self) {
-        let cap = self.thread_cap();
-        if self.threads > cap {
-            let surplus = (self.threads - cap).min(self.idle.len());
-            for worker in self.idle.drain(..surplus) {
-                worker.notify(WAKE);
-            }
-        } else if self.idle.is_empty() {
-            let wanted = self.claimable().min(cap - self.threads);
-            self.reserve(wanted);
-        }
-    }
-
-    pub(crate) fn remove_idle(&mut self, worker: &Arc<IdleWorker>) {
-        if let Some(i) = self.idle.iter().position(|p| Arc::ptr_eq(p, worker)) {
-            self.idle.remove(i);
-        }
-    }
-
-    /// Nobody is left to run the queue (no thread, and none could start):
-    /// hands every queued job back with `err`. A refused job's token may
-    /// grant a waiter, which lands in the queue too and is refused in turn.
-    pub(crate) fn refuse_all(&mut self, err: &Arc<io::Error>) {
-        while let Some(job) = self.urgent.pop_front().or_else(|| self.queue.pop_front()) {
-            let loc = job.loc();
-            if job.refuse(err, &mut self.deferred) {
-                match loc {
-                    Loc::Urgent => self.urgent_live -= 1,
-                    _ => self.queue_live -= 1,
-                }
-                self.rejected += 1;
-                if let Some(limiter) = job.limiter() {
-                    self.release_token(limiter, false, None);
-                }
-            }
-        }
-        // Refused jobs no longer wait: forget their deadlines (a rare path).
-        self.deadlines.retain(|_, job| job.is_pending());
-    }
-
     /// Live (not withdrawn) jobs in the queue.
     pub(crate) fn queue_live(&self) -> usize {
         self.queue_live
+    }
+}
+
+impl State {
+    // The caps: how many threads ordinary and reserved jobs may use
+    // (`reserve.rs` sets reservations up).
+
+    /// Whether an ordinary job may start: fewer than `max_threads` run.
+    pub(crate) fn ordinary_room(&self) -> bool {
+        self.running - self.running_reserved < self.max_threads
+    }
+
+    /// How many threads ordinary jobs may keep busy, with the threads the
+    /// running reserved jobs hold: the cap for starting one for them.
+    pub(crate) fn ordinary_cap(&self) -> usize {
+        self.max_threads + self.running_reserved.min(self.reserved)
+    }
+
+    /// The cap for starting a thread for a reserved job.
+    pub(crate) fn urgent_cap(&self) -> usize {
+        self.thread_cap()
+    }
+
+    /// Threads the pool may have: `max_threads` plus the reservations.
+    pub(crate) fn thread_cap(&self) -> usize {
+        self.max_threads + self.reserved
+    }
+
+    /// Jobs a thread may take now: the urgent ones, and the queued ones
+    /// ordinary jobs have room for.
+    pub(crate) fn claimable(&self) -> usize {
+        let queued = if self.reserved == 0 && self.running_reserved == 0 {
+            self.queue_live()
+        } else {
+            let room = self
+                .max_threads
+                .saturating_sub(self.running - self.running_reserved);
+            self.queue_live().min(room)
+        };
+        self.urgent_live + queued
     }
 }

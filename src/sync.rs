@@ -17,6 +17,9 @@
 //! never shrinks) — about 256 KiB for a 512-thread pool. Its mutex stays
 //! for the pool lock, where it is measurably cheaper under a burst.
 //!
+//! Here too are the two guards every waker hand-off needs: [`wake`] and
+//! [`drop_quietly`] keep a panicking waker or `Drop` out of the pool.
+//!
 //! The `Condvar` here waits on a `&mut MutexGuard` in every build (as
 //! parking_lot does); std's and loom's guard-by-value API is wrapped once,
 //! in `guarded`, for Miri, loom and [`Event`].
@@ -25,6 +28,7 @@
 
 pub(crate) use imp::*;
 
+use std::panic::{self, AssertUnwindSafe};
 use std::task::Waker;
 use std::time::Instant;
 
@@ -74,6 +78,29 @@ pub(crate) fn store_waker(
     match fresh.take() {
         Some(new) => Store::Done(slot.replace(new)),
         None => Store::Clone,
+    }
+}
+
+/// Wakes a task for the pool. A waker is the executor's code; if it
+/// panics (an executor that is gone, say), the panic must not unwind into
+/// the pool — a worker between two jobs, a submit, a shutdown — nor stop
+/// the wake-ups after it. std's panic hook has already printed it.
+/// (`fault.rs` lists every place the pool calls user code.)
+pub(crate) fn wake(waker: Waker) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || waker.wake())) {
+        drop_quietly(payload);
+    }
+}
+
+/// Drops user data; a panicking `Drop` must not take a worker down.
+pub(crate) fn drop_quietly<V>(value: V) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        // The panic's payload (a `&str` or `String`, almost always) is
+        // dropped too; only one whose own `Drop` panics as well is leaked,
+        // since dropping it again would panic again.
+        if let Err(worse) = panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            std::mem::forget(worse);
+        }
     }
 }
 

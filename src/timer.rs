@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use std::sync::Weak;
 use std::time::Instant;
 
-use crate::fault::drop_quietly;
+use crate::sync::drop_quietly;
 #[cfg(not(threadbridge_loom))]
 use crate::sync::thread;
 use crate::sync::{Condvar, Mutex};

@@ -1,6 +1,20 @@
 //! A worker thread's life: starting threads (and what happens when the OS
-//! refuses one), its loop (run jobs, park LIFO, expire after
-//! `keep_alive`), finishing a job, its hooks.
+//! refuses one), its loop, finishing a job, its hooks — and every
+//! decision a worker makes under the pool lock: which job it takes next (a
+//! reservation's urgent queue first, then the FIFO), whom it wakes or
+//! starts for the jobs still queued, going idle, spinning, parking, and
+//! expiring after `keep_alive`.
+//!
+//! # Idle threads
+//! The idle stack is kept in the order threads went idle, never
+//! reordered: the next job always goes to the thread on top, the most
+//! recently idle one, whether it spins or is parked (DESIGN semantic 9).
+//! Up to `MAX_SPINNERS` idle threads spin, each for `Builder::idle_spin`,
+//! before they park; a spinner handed a job while no other spins makes the
+//! thread now on top spin in its place, so the core of the thread that
+//! awaits the job is kept awake and its wake-up is cheap. The relayed
+//! thread is below the one that took the job once that one is idle again,
+//! so it never takes a job out of turn. All of it runs under the pool lock.
 
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -8,11 +22,9 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::fault::call_hook;
-use crate::idle::{IdleWorker, NONE, WORK};
 use crate::observe::timing::Ran;
-use crate::queue::{After, Tokens};
-use crate::shared::{self, Shared};
-use crate::state::State;
+use crate::queue::{After, Claim, DeadlineKey, Loc, Task, Tokens};
+use crate::state::{self, IdleWorker, Shared, State, NONE, WORK};
 use crate::sync::{thread, unlocked, Arc, MutexGuard, Ordering};
 
 /// Releases the pool lock, does the wake-ups deferred past it, then starts
@@ -83,11 +95,11 @@ pub(crate) fn spawn(shared: Arc<Shared>, index: usize) -> io::Result<()> {
 }
 
 fn main(shared: Arc<Shared>) {
-    shared::set_current(Some(&shared));
+    state::set_current(Some(&shared));
     call_hook(shared.config.on_thread_start.as_ref());
     serve(&shared);
     call_hook(shared.config.on_thread_stop.as_ref());
-    shared::set_current(None);
+    state::set_current(None);
     // Out of `exiting` last, so a finished `shutdown` means every hook ran.
     let mut st = shared.lock();
     st.exiting -= 1;
@@ -281,4 +293,182 @@ fn exit(shared: &Arc<Shared>, mut st: MutexGuard<'_, State>) {
     st.threads -= 1;
     st.exiting += 1;
     let _ = unlock_and_start(shared, st);
+}
+
+/// A worker's decisions under the pool lock: which job it takes next
+/// (the urgent queue of a reservation first, then the FIFO), and whom it
+/// wakes or starts for the jobs still queued.
+impl State {
+    /// Pops the oldest live job and claims it for the calling thread; a
+    /// job whose deadline has passed expires on the way.
+    pub(crate) fn pop_claim(&mut self) -> Option<Task> {
+        if let Some(job) = self.pop_urgent() {
+            return Some(job);
+        }
+        while self.ordinary_room() {
+            let job = self.queue.pop_front()?;
+            match job.claim() {
+                Claim::Claimed(key) => {
+                    self.claimed(key, false);
+                    return Some(job);
+                }
+                Claim::Gone => {}
+                Claim::Expired(expiry) => self.expired(Loc::Queue, &job, expiry),
+            }
+        }
+        None
+    }
+
+    /// Claims the oldest live reserved job, if any.
+    pub(crate) fn pop_urgent(&mut self) -> Option<Task> {
+        while let Some(job) = self.urgent.pop_front() {
+            match job.claim() {
+                Claim::Claimed(key) => {
+                    self.claimed(key, true);
+                    job.set_loc(Loc::Reserved);
+                    return Some(job);
+                }
+                Claim::Gone => {}
+                Claim::Expired(expiry) => self.expired(Loc::Urgent, &job, expiry),
+            }
+        }
+        None
+    }
+
+    /// Accounts for a claimed job (from `urgent` if `reserved`).
+    pub(crate) fn claimed(&mut self, deadline: Option<DeadlineKey>, reserved: bool) {
+        if reserved {
+            self.urgent_live -= 1;
+            self.running_reserved += 1;
+        } else {
+            self.queue_live -= 1;
+        }
+        self.running += 1;
+        if let Some(key) = deadline {
+            self.deadlines.remove(&key);
+        }
+    }
+
+    /// A thread that just claimed a job from a queue that still holds more
+    /// wakes the next idle thread, unless one is already on its way.
+    ///
+    /// While more jobs run than the machine has cores, jobs are blocking
+    /// rather than computing, and one wake-up at a time (~20 µs a hop on a
+    /// VM) would take ~10 ms to wake 512 threads: then each woken thread
+    /// wakes up to two, as long as more jobs are queued than threads are on
+    /// their way, so the wake-ups fan out.
+    pub(crate) fn wake_next(&mut self) {
+        let claimable = self.claimable();
+        if self.running > self.cores {
+            for _ in 0..2 {
+                if claimable <= self.waking || self.idle.is_empty() {
+                    return;
+                }
+                self.wake_top();
+            }
+        } else if claimable > 0 && self.waking == 0 && !self.idle.is_empty() {
+            self.wake_top();
+        }
+    }
+
+    /// After a worker took a job: if jobs are still queued with no thread
+    /// idle or on its way for them, reserves one more thread (up to the
+    /// cap). Submits alone grow the pool only while they arrive; without
+    /// this, a backlog left when they stop — or built while idle threads
+    /// were being woken one by one — would be drained by however many
+    /// threads there were, never the cap.
+    pub(crate) fn grow_for_backlog(&mut self) {
+        if self.claimable() > self.waking + self.starting
+            && self.idle.is_empty()
+            && self.threads < self.ordinary_cap().max(self.urgent_cap())
+            && !self.closed
+        {
+            self.reserve(1);
+        }
+    }
+
+    /// Nobody is left to run the queue (no thread, and none could start):
+    /// hands every queued job back with `err`. A refused job's token may
+    /// grant a waiter, which lands in the queue too and is refused in turn.
+    pub(crate) fn refuse_all(&mut self, err: &Arc<io::Error>) {
+        while let Some(job) = self.urgent.pop_front().or_else(|| self.queue.pop_front()) {
+            let loc = job.loc();
+            if job.refuse(err, &mut self.deferred) {
+                match loc {
+                    Loc::Urgent => self.urgent_live -= 1,
+                    _ => self.queue_live -= 1,
+                }
+                self.rejected += 1;
+                if let Some(limiter) = job.limiter() {
+                    self.release_token(limiter, false, None);
+                }
+            }
+        }
+        // Refused jobs no longer wait: forget their deadlines (a rare path).
+        self.deadlines.retain(|_, job| job.is_pending());
+    }
+}
+
+/// Going idle, and the end of a spin (see the module docs).
+impl State {
+    /// Puts a worker on top of the idle stack: it is now the most recently
+    /// idle thread, the next to take a job. It spins first if fewer than
+    /// `max_spinners` do.
+    pub(crate) fn go_idle(&mut self, worker: &Arc<IdleWorker>) {
+        worker.notified.store(NONE, Ordering::Relaxed);
+        let spin = self.spinners < self.max_spinners;
+        worker.spinning.store(spin, Ordering::Relaxed);
+        self.spinners += usize::from(spin);
+        self.idle.push(Arc::clone(worker));
+    }
+
+    /// How many idle threads spin.
+    pub(crate) fn spinning_idle(&self) -> usize {
+        self.idle.iter().filter(|p| p.is_spinning()).count()
+    }
+
+    /// A thread's spin is over; still idle, it parks where it is in the
+    /// stack. If it was handed work and no other thread spins, the thread
+    /// now on top spins in its place, so the next hand-off (or the wake-up
+    /// of whoever awaits this job) finds a core awake.
+    pub(crate) fn stop_spinning(&mut self, worker: &Arc<IdleWorker>) {
+        self.spinners -= 1;
+        worker.spinning.store(false, Ordering::Relaxed);
+        if worker.notified.load(Ordering::Relaxed) == WORK
+            && self.spinners == 0
+            && !self.closed
+            && self.relays()
+        {
+            self.relay_spin();
+        }
+    }
+
+    /// Whether a spinner handed work passes spinning on: with one core, a
+    /// second spinner would only take turns with the first (loom's pools
+    /// count one core but relay, so the models cover it).
+    fn relays(&self) -> bool {
+        cfg!(threadbridge_loom) || self.cores > 1
+    }
+
+    /// Makes the thread on top of the stack spin (it is parked: no other
+    /// thread spins). It is notified at once, under
+    /// the lock: unlike a hand-off of work, nothing waits for it, and this
+    /// thread may park right after, which releases the lock without
+    /// sending deferred notifies.
+    fn relay_spin(&mut self) {
+        if let Some(top) = self.idle.last() {
+            top.spinning.store(true, Ordering::Relaxed);
+            self.spinners += 1;
+            top.event.notify();
+        } else if self.threads == 1 && self.max_threads > 1 {
+            // This is the pool's only thread: start the second spinner.
+            self.reserve(1);
+        }
+    }
+
+    pub(crate) fn remove_idle(&mut self, worker: &Arc<IdleWorker>) {
+        if let Some(i) = self.idle.iter().position(|p| Arc::ptr_eq(p, worker)) {
+            self.idle.remove(i);
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::panic::{self, AssertUnwindSafe};
 #[cfg(not(threadbridge_loom))]
 use std::sync::OnceLock;
 
-use crate::fault::drop_quietly;
+use crate::sync::drop_quietly;
 #[cfg(not(threadbridge_loom))]
 use crate::sync::thread;
 use crate::sync::{AtomicBool, Condvar, Mutex, Ordering};

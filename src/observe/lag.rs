@@ -8,9 +8,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::fault;
 use crate::observe::timing::Timing;
-use crate::sync::{register_waker, Arc, AtomicUsize, Mutex, Ordering};
+use crate::sync::{self, register_waker, Arc, AtomicUsize, Mutex, Ordering};
 use crate::timer::{self, Due};
 
 /// A probe of an executor's lag, and its monitor: spawn the [`LagProbe`]
@@ -86,7 +85,7 @@ impl Due for Probe {
     fn fire(&self, _now: Instant) -> Option<Instant> {
         let waker = self.state.lock().waker.take();
         if let Some(waker) = waker {
-            fault::wake(waker);
+            sync::wake(waker);
         }
         None
     }
@@ -193,7 +192,7 @@ impl Drop for LagMonitor {
             // The last one: wake the probe now so it ends.
             let waker = self.shared.state.lock().waker.take();
             if let Some(waker) = waker {
-                fault::wake(waker);
+                sync::wake(waker);
             }
         }
     }

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use crate::config::Detector;
 use crate::observe::hook_thread;
 use crate::observe::timing::now_ns;
-use crate::shared::Shared;
+use crate::queue::Loc;
+use crate::state::{Shared, State};
 use crate::stats::Starvation;
 use crate::sync::Arc;
 use crate::timer::Due;
@@ -82,6 +83,16 @@ impl Due for Shared {
             }
         }
         next.map(|at| now + Duration::from_nanos(at.saturating_sub(now_ns)))
+    }
+}
+
+impl State {
+    /// The oldest live job in the queue: when it was accepted.
+    pub(crate) fn oldest_queued(&self) -> Option<u64> {
+        self.queue
+            .iter()
+            .find(|job| job.loc() == Loc::Queue)
+            .map(|job| job.accepted())
     }
 }
 

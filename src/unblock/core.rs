@@ -5,8 +5,7 @@ use std::collections::VecDeque;
 use std::io::{self, SeekFrom};
 use std::task::Waker;
 
-use crate::fault;
-use crate::sync::{Mutex, MutexGuard};
+use crate::sync::{self, Mutex, MutexGuard};
 
 /// What the async side and the jobs share.
 pub(super) struct Core<T> {
@@ -139,7 +138,7 @@ impl<T> Core<T> {
         let waker = st.waker.take();
         drop(st);
         if let Some(waker) = waker {
-            fault::wake(waker);
+            sync::wake(waker);
         }
     }
 }

@@ -9,9 +9,9 @@ use std::task::{ready, Context, Poll};
 
 use crate::adapter;
 
+use crate::job::{MakeToken, Work};
 use crate::run::Run;
 use crate::sync::{Arc, MutexGuard};
-use crate::work::{MakeToken, Work};
 
 use super::core::{gone, Core, Mode, State};
 use super::Unblock;

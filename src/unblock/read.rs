@@ -9,8 +9,7 @@ use std::task::{ready, Context, Poll};
 
 use futures_io::AsyncRead;
 
-use crate::fault;
-use crate::sync::{register_waker, unlocked, MutexGuard};
+use crate::sync::{self, register_waker, unlocked, MutexGuard};
 
 use super::core::{take_if_idle, Core, Mode, State};
 use super::Unblock;
@@ -45,7 +44,7 @@ fn read_job<'a, T: Read>(core: &'a Core<T>, io: &mut T) -> MutexGuard<'a, State<
             Err(err) => st.error = Some(err),
         }
         if let Some(waker) = st.waker.take() {
-            unlocked(&mut st, || fault::wake(waker));
+            unlocked(&mut st, || sync::wake(waker));
         }
     }
     st.chunk = chunk;

@@ -10,8 +10,7 @@ use std::task::{ready, Context, Poll};
 
 use futures_io::AsyncWrite;
 
-use crate::fault;
-use crate::sync::{register_waker, unlocked, MutexGuard};
+use crate::sync::{self, register_waker, unlocked, MutexGuard};
 
 use super::core::{take_if_idle, Core, Mode, State};
 use super::Unblock;
@@ -30,7 +29,7 @@ fn write_job<'a, T: Write>(core: &'a Core<T>, io: &mut T) -> MutexGuard<'a, Stat
             let waker = st.waker.take();
             let result = unlocked(&mut st, || {
                 if let Some(waker) = waker {
-                    fault::wake(waker);
+                    sync::wake(waker);
                 }
                 io.write_all(batch.make_contiguous())
             });
