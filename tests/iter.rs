@@ -235,16 +235,14 @@ fn dropping_mid_stream_stops_after_the_current_next() {
 #[test]
 fn dropping_before_the_job_starts_means_next_is_never_called() {
     with_pool(1, |pool| {
-        let gate = Gate::new();
-        let holder = hold_only_thread(&pool, &gate);
+        let holder = HeldThread::new(&pool);
         let (it, calls, _, dropped) = counting(usize::MAX);
         let s = pool.iter(it);
         assert_eq!(pool.stats().queued, 1);
         drop(s);
         assert!(dropped.load(Ordering::SeqCst));
         assert_eq!(pool.stats().cancelled, 1);
-        gate.open();
-        block_on(holder);
+        block_on(holder.release());
         assert_eq!(calls.load(Ordering::SeqCst), 0);
     });
 }

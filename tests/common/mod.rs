@@ -9,8 +9,8 @@
 //! - `waker`: wakers that count, manual polling, and the hand-written
 //!   [`block_on_counting`] that counts polls and wake-ups.
 //! - `gate`: [`Gate`], [`Counter`], [`Concurrency`], [`held`] /
-//!   [`occupy`]: hold blocking jobs and release them deterministically;
-//!   every wait has a deadline.
+//!   [`occupy`], [`HeldThread`]: hold blocking jobs and release them
+//!   deterministically; every wait has a deadline.
 //! - `wait`: [`wait_until`], [`wait_stats`], [`assert_stays`]: wait for an
 //!   event (polling with a short sleep and a generous deadline), never
 //!   assert timing.

@@ -40,8 +40,7 @@ fn dropping_mid_read_ends_the_job_after_the_current_read() {
 #[test]
 fn dropping_before_the_job_starts_cancels_it() {
     with_pool(1, |pool| {
-        let gate = Gate::new();
-        let holder = hold_only_thread(&pool, &gate);
+        let holder = HeldThread::new(&pool);
         let (reader, reader_gate, reads, dropped) = gated_reader();
         reader_gate.open();
         let mut input = Unblock::with_pool(&pool, 64, reader);
@@ -58,8 +57,7 @@ fn dropping_before_the_job_starts_cancels_it() {
         );
         let stats = pool.stats();
         assert_eq!((stats.queued, stats.cancelled), (0, 1), "{stats:?}");
-        gate.open();
-        block_on(holder);
+        block_on(holder.release());
         assert_eq!(reads.load(Ordering::SeqCst), 0);
     });
 }
