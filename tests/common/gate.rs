@@ -70,11 +70,20 @@ impl Gate {
         self: &Arc<Self>,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> impl FnOnce() -> T + Send + 'static {
-        let gate = self.clone();
-        move || {
-            gate.wait();
-            f()
-        }
+        step_then(self, Gate::wait, f)
+    }
+}
+
+/// A job that does `step` (wait or open) on `gate`, then returns `f()`.
+fn step_then<T>(
+    gate: &Arc<Gate>,
+    step: fn(&Gate),
+    f: impl FnOnce() -> T + Send + 'static,
+) -> impl FnOnce() -> T + Send + 'static {
+    let gate = gate.clone();
+    move || {
+        step(&gate);
+        f()
     }
 }
 
@@ -216,11 +225,7 @@ pub fn opens_then<T>(
     gate: &Arc<Gate>,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> impl FnOnce() -> T + Send + 'static {
-    let gate = gate.clone();
-    move || {
-        gate.open();
-        f()
-    }
+    step_then(gate, Gate::open, f)
 }
 
 /// A job that opens `started`, holds until `gate` opens, then returns
