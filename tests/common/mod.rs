@@ -15,6 +15,8 @@
 //!   event (polling with a short sleep and a generous deadline), never
 //!   assert timing.
 //! - `files`: [`TempFile`] and [`pattern`] bytes, for the adapters' tests.
+//! - `probe`: [`Probe`], what a test sees of the value an adapter's job
+//!   drives (its calls, the gate it blocks on, its drop).
 //! - here: [`SLOWDOWN`], [`sized`]: under Miri every deadline stretches and
 //!   job and loop counts shrink (`.ci/miri`); [`pool`] and friends.
 
@@ -23,6 +25,7 @@
 mod exec;
 mod files;
 mod gate;
+mod probe;
 mod timeout;
 mod wait;
 mod waker;
@@ -35,6 +38,7 @@ use threadbridge::Pool;
 pub use exec::*;
 pub use files::*;
 pub use gate::*;
+pub use probe::*;
 pub use timeout::*;
 pub use wait::*;
 pub use waker::*;
