@@ -309,8 +309,7 @@ fn capacity_zero_is_a_clear_panic() {
 
 #[test]
 fn a_shut_down_pool_refuses_like_run() {
-    with_pool(1, |pool| {
-        assert!(pool.shutdown_timeout(DEADLINE));
+    with_shut_down_pool(1, |pool| {
         let msg = expect_panic("iter on a shut-down pool", || pool.iter(0..1));
         assert!(msg.contains("shut down"), "{msg}");
     });
