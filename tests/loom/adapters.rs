@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use loom::future::block_on;
 use loom::thread;
-use threadbridge::Unblock;
+use threadbridge::{Pool, Unblock};
 
 use crate::{finish, model_on_pool, pool};
 
@@ -34,6 +34,13 @@ impl std::io::Write for Sink {
     }
 }
 
+/// An `Unblock` with a buffer of 2 on `pool`, writing into a fresh
+/// [`Sink`], and that sink to read the bytes back from.
+fn sink_writer(pool: &Pool) -> (Sink, Unblock<Sink>) {
+    let sink = Sink::default();
+    (sink.clone(), Unblock::with_pool(pool, 2, sink))
+}
+
 /// 5. `Unblock` writing: the async side fills the buffer and starts a job
 /// only when none is busy; a job drains and exits in one step. Every byte
 /// reaches the writer, flush waits for it, and the value comes back.
@@ -41,8 +48,7 @@ impl std::io::Write for Sink {
 fn unblock_write_flush_and_into_inner() {
     model_on_pool(1, |pool| {
         use futures::io::AsyncWriteExt;
-        let sink = Sink::default();
-        let mut out = Unblock::with_pool(pool, 2, sink.clone());
+        let (sink, mut out) = sink_writer(pool);
         block_on(async {
             out.write_all(b"abc").await.unwrap();
             out.flush().await.unwrap();
@@ -74,8 +80,7 @@ fn unblock_dropped_mid_read_ends_its_job() {
 fn unblock_written_bytes_reach_the_writer_without_a_flush() {
     model_on_pool(1, |pool| {
         use futures::io::AsyncWriteExt;
-        let sink = Sink::default();
-        let mut out = Unblock::with_pool(pool, 2, sink.clone());
+        let (sink, mut out) = sink_writer(pool);
         block_on(out.write_all(b"abc")).unwrap();
         while sink.0.lock().unwrap().len() < 3 {
             thread::yield_now();
