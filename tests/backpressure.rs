@@ -105,12 +105,10 @@ fn run_on_a_full_queue_returns_at_once_and_waits_for_space() {
 fn jobs_waiting_for_space_keep_submission_order() {
     guard(|| {
         let pool = bounded_pool(1, 1);
-        let gate = Gate::new();
         let order = Order::new();
-        let first = hold_only_thread(&pool, &gate);
+        let first = HeldThread::new(&pool);
         let runs: Vec<_> = (0..8).map(|i| pool.run(order.job(i))).collect();
-        gate.open();
-        block_on(first);
+        block_on(first.release());
         block_on(futures::future::join_all(runs));
         order.assert_fifo(8);
     });
@@ -149,13 +147,11 @@ fn queue_capacity_zero_runs_only_on_a_free_or_startable_thread() {
 fn queue_capacity_zero_run_waits_for_a_thread() {
     guard(|| {
         let pool = bounded_pool(1, 0);
-        let gate = Gate::new();
-        let first = hold_only_thread(&pool, &gate);
+        let first = HeldThread::new(&pool);
         let mut second = Box::pin(pool.run(|| 8));
         assert!(poll_noop(second.as_mut()).is_pending());
         assert_eq!(pool.stats().queued, 0);
-        gate.open();
-        block_on(first);
+        block_on(first.release());
         assert_eq!(block_on(second), 8);
     });
 }

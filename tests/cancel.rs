@@ -12,19 +12,18 @@ use std::time::{Duration, Instant};
 use common::*;
 use threadbridge::{CancelToken, Pool};
 
-/// A pool with its only thread held on `gate`; returns the pool and the
-/// holder's `Run`.
-fn busy_pool(gate: &Arc<Gate>) -> (Pool, threadbridge::Run<()>) {
+/// A one-thread pool with its only thread held until the returned
+/// [`HeldThread`] is released.
+fn busy_pool() -> (Pool, HeldThread) {
     let pool = pool(1);
-    let holder = hold_only_thread(&pool, gate);
+    let holder = HeldThread::new(&pool);
     (pool, holder)
 }
 
 #[test]
 fn a_run_dropped_before_start_never_runs() {
     guard(|| {
-        let gate = Gate::new();
-        let (pool, holder) = busy_pool(&gate);
+        let (pool, holder) = busy_pool();
         let ran = Gate::new();
         let run = pool.run(ran.opener());
         wait_stats(&pool, "1 queued", |s| s.queued == 1);
@@ -35,8 +34,7 @@ fn a_run_dropped_before_start_never_runs() {
             stats.queued, 0,
             "a cancelled job still counts as queued: {stats:?}"
         );
-        gate.open();
-        block_on(holder);
+        block_on(holder.release());
         block_on(pool.run(|| ())); // the pool has served everything before this
         assert!(!ran.is_open(), "a Run dropped before start ran its job");
         let stats = pool.stats();
@@ -53,16 +51,14 @@ fn a_cancelled_job_drops_its_closure() {
                 self.0.store(true, Ordering::SeqCst);
             }
         }
-        let gate = Gate::new();
-        let (pool, holder) = busy_pool(&gate);
+        let (pool, holder) = busy_pool();
         let dropped = Arc::new(AtomicBool::new(false));
         let captured = OnDrop(dropped.clone());
         let run = pool.run(move || {
             let _keep = &captured;
         });
         drop(run);
-        gate.open();
-        block_on(holder);
+        block_on(holder.release());
         block_on(pool.run(|| ()));
         assert!(
             dropped.load(Ordering::SeqCst),
@@ -75,8 +71,7 @@ fn a_cancelled_job_drops_its_closure() {
 fn dropping_a_queued_run_frees_its_queue_slot() {
     guard(|| {
         let pool = bounded_pool(1, 1);
-        let gate = Gate::new();
-        let holder = hold_only_thread(&pool, &gate);
+        let holder = HeldThread::new(&pool);
         let queued = pool.run(|| 1);
         assert!(pool.try_run(|| 2).unwrap_err().is_full());
         drop(queued);
@@ -84,8 +79,7 @@ fn dropping_a_queued_run_frees_its_queue_slot() {
         let next = pool
             .try_run(|| 3)
             .expect("the dropped job's slot was not freed");
-        gate.open();
-        block_on(holder);
+        block_on(holder.release());
         assert_eq!(block_on(next), 3);
     });
 }
@@ -183,13 +177,11 @@ fn detach_runs_the_job_to_the_end() {
 #[test]
 fn detach_before_start_still_runs_the_job() {
     guard(|| {
-        let gate = Gate::new();
-        let (pool, holder) = busy_pool(&gate);
+        let (pool, holder) = busy_pool();
         let ran = Gate::new();
         pool.run(ran.opener()).detach();
         wait_stats(&pool, "the detached job queued", |s| s.queued == 1);
-        gate.open();
-        block_on(holder);
+        block_on(holder.release());
         wait_until("the detached job to run", || ran.is_open());
         let stats = wait_stats(&pool, "2 completed", |s| s.completed == 2);
         assert_eq!(stats.cancelled, 0, "{stats:?}");
@@ -314,16 +306,14 @@ fn run_cancellable_returns_its_value_when_awaited() {
 #[test]
 fn run_cancellable_dropped_before_start_never_runs() {
     guard(|| {
-        let gate = Gate::new();
-        let (pool, holder) = busy_pool(&gate);
+        let (pool, holder) = busy_pool();
         let ran = Arc::new(AtomicBool::new(false));
         let run = {
             let ran = ran.clone();
             pool.run_cancellable(move |_: &CancelToken| ran.store(true, Ordering::SeqCst))
         };
         drop(run);
-        gate.open();
-        block_on(holder);
+        block_on(holder.release());
         block_on(pool.run(|| ()));
         assert!(!ran.load(Ordering::SeqCst));
         assert_eq!(pool.stats().cancelled, 1);

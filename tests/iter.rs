@@ -9,8 +9,6 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use common::*;
 use futures::stream::{FusedStream, Stream};
@@ -30,20 +28,18 @@ fn lines_file(n: usize) -> (TempFile, Vec<String>) {
 }
 
 /// An endless iterator: counts its `next()` calls, blocks in call number
-/// `block_at` until `gate` opens, and records being dropped.
+/// `block_at` until its probe's gate opens, and records being dropped.
 struct Counting {
-    calls: Arc<AtomicUsize>,
+    probe: Probe,
     block_at: usize,
-    gate: Arc<Gate>,
-    dropped: Arc<AtomicBool>,
 }
 
 impl Iterator for Counting {
     type Item = usize;
     fn next(&mut self) -> Option<usize> {
-        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        let n = self.probe.call();
         if n == self.block_at {
-            self.gate.wait();
+            self.probe.gate.wait();
         }
         Some(n)
     }
@@ -51,21 +47,17 @@ impl Iterator for Counting {
 
 impl Drop for Counting {
     fn drop(&mut self) {
-        self.dropped.store(true, Ordering::SeqCst);
+        self.probe.mark_dropped();
     }
 }
 
-fn counting(block_at: usize) -> (Counting, Arc<AtomicUsize>, Arc<Gate>, Arc<AtomicBool>) {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let gate = Gate::new();
-    let dropped = Arc::new(AtomicBool::new(false));
+fn counting(block_at: usize) -> (Counting, Probe) {
+    let probe = Probe::new();
     let it = Counting {
-        calls: calls.clone(),
+        probe: probe.clone(),
         block_at,
-        gate: gate.clone(),
-        dropped: dropped.clone(),
     };
-    (it, calls, gate, dropped)
+    (it, probe)
 }
 
 // ---------------------------------------------------------------------------
@@ -179,12 +171,12 @@ fn a_finished_stream_is_terminated_and_stays_so() {
 #[test]
 fn items_are_fetched_ahead_up_to_the_capacity() {
     with_pool(1, |pool| {
-        let (it, calls, gate, _) = counting(usize::MAX);
-        gate.open();
+        let (it, probe) = counting(usize::MAX);
+        probe.gate.open();
         let s = pool.iter_with_capacity(10, it);
         // Submitted at once, like `run`: the job fills the buffer unpolled.
         wait_stats(&pool, "the first job done", |s| s.completed == 1);
-        assert_eq!(calls.load(Ordering::SeqCst), 10);
+        assert_eq!(probe.calls(), 10);
         assert_eq!(Stream::size_hint(&s), (10, None));
         assert_eq!(s.capacity(), 10);
         assert!(format!("{s:?}").contains("buffered: 10"));
@@ -213,21 +205,16 @@ fn iter_runs_on_the_global_pool() {
 #[test]
 fn dropping_mid_stream_stops_after_the_current_next() {
     with_pool(2, |pool| {
-        let (it, calls, gate, dropped) = counting(3);
+        let (it, probe) = counting(3);
         let mut s = pool.iter_with_capacity(1000, it);
         assert_eq!(block_on(s.next()), Some(1));
         assert_eq!(block_on(s.next()), Some(2));
-        wait_until("next() number 3 blocked", || {
-            calls.load(Ordering::SeqCst) == 3
-        });
+        wait_until("next() number 3 blocked", || probe.calls() == 3);
         drop(s);
-        gate.open();
-        wait_stats(&pool, "the job ended", |s| s.running == 0);
-        wait_until("the iterator dropped", || dropped.load(Ordering::SeqCst));
-        assert_eq!(
-            calls.load(Ordering::SeqCst),
+        probe.assert_stops_after_call(
+            &pool,
             3,
-            "next() was called again after the stream was dropped"
+            "next() was called again after the stream was dropped",
         );
     });
 }
@@ -235,17 +222,15 @@ fn dropping_mid_stream_stops_after_the_current_next() {
 #[test]
 fn dropping_before_the_job_starts_means_next_is_never_called() {
     with_pool(1, |pool| {
-        let gate = Gate::new();
-        let holder = hold_only_thread(&pool, &gate);
-        let (it, calls, _, dropped) = counting(usize::MAX);
+        let holder = HeldThread::new(&pool);
+        let (it, probe) = counting(usize::MAX);
         let s = pool.iter(it);
         assert_eq!(pool.stats().queued, 1);
         drop(s);
-        assert!(dropped.load(Ordering::SeqCst));
+        assert!(probe.dropped());
         assert_eq!(pool.stats().cancelled, 1);
-        gate.open();
-        block_on(holder);
-        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        block_on(holder.release());
+        assert_eq!(probe.calls(), 0);
     });
 }
 
@@ -255,13 +240,13 @@ fn dropping_before_the_job_starts_means_next_is_never_called() {
 fn a_slow_consumer_holds_no_thread() {
     on_every_executor(|_| async {
         let pool = pool(1);
-        let (it, calls, gate, _) = counting(usize::MAX);
-        gate.open();
+        let (it, probe) = counting(usize::MAX);
+        probe.gate.open();
         let mut s = pool.iter_with_capacity(8, it);
         assert_eq!(s.next().await, Some(1));
         assert_eq!(pool.run(|| "served").await, "served");
         assert_eq!(pool.stats().running, 0);
-        assert!(calls.load(Ordering::SeqCst) <= 9);
+        assert!(probe.calls() <= 9);
         // Draining past half restarts the fetching.
         for want in 2..=100 {
             assert_eq!(s.next().await, Some(want));
@@ -324,8 +309,7 @@ fn capacity_zero_is_a_clear_panic() {
 
 #[test]
 fn a_shut_down_pool_refuses_like_run() {
-    with_pool(1, |pool| {
-        assert!(pool.shutdown_timeout(DEADLINE));
+    with_shut_down_pool(1, |pool| {
         let msg = expect_panic("iter on a shut-down pool", || pool.iter(0..1));
         assert!(msg.contains("shut down"), "{msg}");
     });
@@ -334,14 +318,14 @@ fn a_shut_down_pool_refuses_like_run() {
 #[test]
 fn a_stream_polled_once_and_dropped_leaves_nothing_running() {
     with_pool(1, |pool| {
-        let (it, _, gate, dropped) = counting(usize::MAX);
-        gate.open();
+        let (it, probe) = counting(usize::MAX);
+        probe.gate.open();
         let mut s = pool.iter_with_capacity(4, it);
         let _ = poll_noop(Pin::new(&mut s.next()));
         drop(s);
         wait_stats(&pool, "nothing running", |s| {
             s.running == 0 && s.queued == 0
         });
-        wait_until("the iterator dropped", || dropped.load(Ordering::SeqCst));
+        wait_until("the iterator dropped", || probe.dropped());
     });
 }

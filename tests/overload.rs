@@ -42,8 +42,7 @@ fn tracked(ran: &Arc<AtomicBool>) -> impl FnOnce(&CancelToken) -> u32 + Send + '
 fn a_job_whose_deadline_passes_waiting_for_a_thread_never_starts() {
     on_executors(TWO, |_| async {
         let pool = pool(1);
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         let ran = Arc::new(AtomicBool::new(false));
         let submitted = Instant::now();
         // The only thread stays busy until after this resolves: the timer
@@ -54,8 +53,7 @@ fn a_job_whose_deadline_passes_waiting_for_a_thread_never_starts() {
         assert!(expired.to_string().contains("deadline"), "{expired}");
         let s = pool.stats();
         assert_eq!((s.expired, s.queued, s.running), (1, 0, 1), "{s:?}");
-        gate.open();
-        held.await;
+        held.release().await;
         // The closure came back, never called; it still works.
         let f = expired.into_inner();
         assert!(!ran.load(SeqCst));
@@ -99,8 +97,7 @@ fn a_job_holding_its_token_in_the_queue_gives_it_back_when_it_expires() {
     on_executors(TWO, |_| async {
         let pool = pool(1);
         let limiter = pool.limiter(1);
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         // Gets the token at once, then waits in the pool's queue.
         let late = limiter.run_by(soon(), |_| ());
         assert_eq!(limiter.stats().running, 1);
@@ -110,8 +107,7 @@ fn a_job_holding_its_token_in_the_queue_gives_it_back_when_it_expires() {
         // The token is free: the next job of the limiter takes it and runs.
         let next = limiter.run(|| 1);
         assert_eq!(limiter.stats().running, 1);
-        gate.open();
-        held.await;
+        held.release().await;
         assert_eq!(next.await, 1);
     });
 }
@@ -121,8 +117,7 @@ fn a_job_holding_its_token_in_the_queue_gives_it_back_when_it_expires() {
 fn a_job_waiting_for_queue_space_expires_and_frees_its_place() {
     on_executors(TWO, |_| async {
         let pool = bounded_pool(1, 1);
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         let queued = pool.run(|| "queued");
         let late = pool.run_by(soon(), |_| "late");
         let s = pool.stats();
@@ -130,8 +125,7 @@ fn a_job_waiting_for_queue_space_expires_and_frees_its_place() {
         assert!(late.await.is_err());
         let s = pool.stats();
         assert_eq!((s.queued, s.waiting, s.expired), (1, 0, 1), "{s:?}");
-        gate.open();
-        held.await;
+        held.release().await;
         assert_eq!(queued.await, "queued");
     });
 }
@@ -195,8 +189,7 @@ fn a_detached_job_that_expires_drops_its_closure_unrun() {
                 self.0.store(true, SeqCst);
             }
         }
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         let dropped = Arc::new(AtomicBool::new(false));
         let ran = Arc::new(AtomicBool::new(false));
         let witness = Dropped(dropped.clone());
@@ -208,8 +201,7 @@ fn a_detached_job_that_expires_drops_its_closure_unrun() {
         .detach();
         wait_stats(&pool, "the detached job expired", |s| s.expired == 1);
         wait_until("its closure dropped", || dropped.load(SeqCst));
-        gate.open();
-        held.await;
+        held.release().await;
         let s = wait_stats(&pool, "idle", |s| s.running == 0);
         assert!(!ran.load(SeqCst));
         assert_eq!((s.completed, s.expired, s.cancelled), (1, 1, 0), "{s:?}");
@@ -221,14 +213,12 @@ fn a_detached_job_that_expires_drops_its_closure_unrun() {
 fn a_run_dropped_before_its_deadline_is_cancelled_not_expired() {
     on_executors(TWO, |_| async {
         let pool = pool(1);
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         drop(pool.run_by(soon(), |_| ()));
         assert_eq!(pool.stats().cancelled, 1);
         // Past its deadline, nothing more is counted for it.
         std::thread::sleep(BUDGET * 3);
-        gate.open();
-        held.await;
+        held.release().await;
         let s = wait_stats(&pool, "idle", |s| s.running == 0);
         assert_eq!((s.cancelled, s.expired, s.completed), (1, 0, 1), "{s:?}");
     });
@@ -251,14 +241,12 @@ fn run_by_after_shutdown_panics_like_run() {
 fn shutdown_expires_a_waiting_job_past_its_deadline_and_runs_the_rest() {
     on_executors(TWO, |_| async {
         let pool = pool(1);
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         let late = pool.run_by(soon(), |_| "late");
         let kept = pool.run_by(far(), |_| "kept");
         let shutdown = pool.shutdown();
         assert!(late.await.is_err());
-        gate.open();
-        held.await;
+        held.release().await;
         assert_eq!(kept.await.unwrap(), "kept");
         shutdown.await;
         let s = pool.stats();

@@ -27,8 +27,7 @@ fn a_reserved_job_runs_while_the_pool_and_its_queue_are_full() {
     on_executors(TWO, |_| async {
         let pool = pool_keeping_threads(1, 1);
         let health = pool.reserve(1);
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         let queued = pool.run(|| "queued");
         assert!(pool.try_run(|| ()).unwrap_err().is_full());
         // Not behind the queue, not refused for its lack of room.
@@ -41,8 +40,7 @@ fn a_reserved_job_runs_while_the_pool_and_its_queue_are_full() {
             (1, 2, 1, 1),
             "{s:?}"
         );
-        gate.open();
-        held.await;
+        held.release().await;
         assert_eq!(queued.await, "queued");
     });
 }
@@ -100,8 +98,7 @@ fn dropping_the_last_handle_ends_the_reservation_at_once() {
         let pool = pool_keeping_threads(1, usize::MAX);
         let health = pool.reserve(1);
         let clone = health.clone();
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         // A set-aside thread, left idle; then a reserved job holding the
         // only token, and one waiting for it.
         health.run(|| ()).await;
@@ -119,8 +116,7 @@ fn dropping_the_last_handle_ends_the_reservation_at_once() {
         holding.await;
         let s = wait_stats(&pool, "the set-aside thread gone", |s| s.threads == 1);
         assert_eq!(s.queued, 1, "{s:?}");
-        gate.open();
-        held.await;
+        held.release().await;
         assert_eq!(waiting.await, "ran as ordinary");
     });
 }
@@ -159,8 +155,7 @@ fn reserve_zero_panics_naming_the_argument() {
 fn a_nested_run_in_a_reserved_job_runs_inline() {
     on_executors(TWO, |_| async {
         let pool = pool(1);
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         let urgent = pool.reserve(1);
         let inner = pool.clone();
         // The ordinary cap is reached: the nested job runs right here.
@@ -168,8 +163,7 @@ fn a_nested_run_in_a_reserved_job_runs_inline() {
             .run(move || futures::executor::block_on(inner.run(|| 5)))
             .await;
         assert_eq!(out, 5);
-        gate.open();
-        held.await;
+        held.release().await;
     });
 }
 
@@ -178,14 +172,12 @@ fn shutdown_waits_for_the_set_aside_threads() {
     on_executors(TWO, |_| async {
         let pool = pool_keeping_threads(1, usize::MAX);
         let urgent = pool.reserve(1);
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         let reserved_gate = Gate::new();
         let reserved = urgent.run(reserved_gate.waiter());
         wait_stats(&pool, "both running", |s| s.running == 2);
         let shutdown = pool.shutdown();
-        gate.open();
-        held.await;
+        held.release().await;
         assert!(
             !pool.shutdown_timeout(Duration::from_millis(20)),
             "the reserved job still runs"
@@ -215,15 +207,13 @@ fn set_aside_threads_do_not_count_against_starvation() {
             .build()
             .unwrap();
         let urgent = pool.reserve(1);
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         urgent.run(|| ()).await;
         // An idle thread exists, but ordinary jobs may not have it.
         let queued = pool.run(|| ());
         wait_until("the starvation signal", || starved.load(SeqCst) == 1);
         assert_eq!(pool.stats().idle_threads, 1);
-        gate.open();
-        held.await;
+        held.release().await;
         queued.await;
     });
 }

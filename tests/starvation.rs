@@ -152,12 +152,10 @@ fn a_hook_that_panics_stays_installed() {
             .build()
             .unwrap();
         for episode in 1..=2 {
-            let gate = Gate::new();
-            let held = hold_only_thread(&pool, &gate);
+            let held = HeldThread::new(&pool);
             let queued = pool.run(|| ());
             wait_until("the hook was called", || calls.load(SeqCst) == episode);
-            gate.open();
-            block_on(held);
+            block_on(held.release());
             block_on(queued);
         }
         assert_eq!(pool.stats().starved, 2);
@@ -172,12 +170,10 @@ fn a_hook_that_panics_stays_installed() {
 fn a_dropped_pool_with_a_detector_shuts_down() {
     guard(|| {
         let (pool, _seen) = watched(1);
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         let queued = pool.run(|| ());
         std::thread::sleep(AFTER / 2);
-        gate.open();
-        block_on(held);
+        block_on(held.release());
         block_on(queued);
         assert!(pool.shutdown_timeout(DEADLINE));
         assert_eq!(pool.stats().threads, 0);

@@ -77,11 +77,9 @@ fn a_limiters_token_wait_is_part_of_the_queue_wait() {
 #[test]
 fn a_cancelled_job_has_no_entry() {
     with_pool(1, |pool| {
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         drop(pool.run(|| ()));
-        gate.open();
-        block_on(held);
+        block_on(held.release());
         let stats = wait_stats(&pool, "the held job ended", |s| s.running == 0);
         assert_eq!(stats.cancelled, 1);
         assert_eq!((stats.queue_wait.count(), stats.run_time.count()), (1, 1));

@@ -233,8 +233,7 @@ fn a_starvation_episode_is_a_warn_event() {
             .on_starvation(std::time::Duration::from_millis(20), |_| {})
             .build()
             .unwrap();
-        let gate = Gate::new();
-        let held = hold_only_thread(&pool, &gate);
+        let held = HeldThread::new(&pool);
         let queued = pool.run(|| ());
         wait_until("a WARN event about starvation", || {
             recorder
@@ -244,8 +243,7 @@ fn a_starvation_episode_is_a_warn_event() {
                 .iter()
                 .any(|e| e.message.contains("starvation"))
         });
-        gate.open();
-        block_on(held);
+        block_on(held.release());
         block_on(queued);
         assert_eq!(pool.stats().starved, 1);
     });

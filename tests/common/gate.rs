@@ -70,11 +70,20 @@ impl Gate {
         self: &Arc<Self>,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> impl FnOnce() -> T + Send + 'static {
-        let gate = self.clone();
-        move || {
-            gate.wait();
-            f()
-        }
+        step_then(self, Gate::wait, f)
+    }
+}
+
+/// A job that does `step` (wait or open) on `gate`, then returns `f()`.
+fn step_then<T>(
+    gate: &Arc<Gate>,
+    step: fn(&Gate),
+    f: impl FnOnce() -> T + Send + 'static,
+) -> impl FnOnce() -> T + Send + 'static {
+    let gate = gate.clone();
+    move || {
+        step(&gate);
+        f()
     }
 }
 
@@ -216,11 +225,7 @@ pub fn opens_then<T>(
     gate: &Arc<Gate>,
     f: impl FnOnce() -> T + Send + 'static,
 ) -> impl FnOnce() -> T + Send + 'static {
-    let gate = gate.clone();
-    move || {
-        gate.open();
-        f()
-    }
+    step_then(gate, Gate::open, f)
 }
 
 /// A job that opens `started`, holds until `gate` opens, then returns
@@ -238,12 +243,29 @@ pub fn held(pool: &Pool, n: usize, gate: &Arc<Gate>) -> Vec<Run<()>> {
     (0..n).map(|_| pool.run(gate.waiter())).collect()
 }
 
-/// Occupies the only thread of a one-thread `pool` until `gate` opens;
-/// returns once the job runs.
-pub fn hold_only_thread(pool: &Pool, gate: &Arc<Gate>) -> Run<()> {
-    let holder = held(pool, 1, gate).remove(0);
-    wait_stats(pool, "the only thread busy", |s| s.running == 1);
-    holder
+/// The only thread of a one-thread pool, taken by a job that holds it on a
+/// gate of its own until [`release`](HeldThread::release): whatever the
+/// test submits meanwhile waits behind it.
+pub struct HeldThread {
+    gate: Arc<Gate>,
+    holder: Run<()>,
+}
+
+impl HeldThread {
+    /// Occupies the only thread of a one-thread `pool`; returns once the
+    /// holding job runs.
+    pub fn new(pool: &Pool) -> Self {
+        let gate = Gate::new();
+        let holder = held(pool, 1, &gate).remove(0);
+        wait_stats(pool, "the only thread busy", |s| s.running == 1);
+        Self { gate, holder }
+    }
+
+    /// Opens the gate and awaits the holding job: the thread is free again.
+    pub async fn release(self) {
+        self.gate.open();
+        self.holder.await;
+    }
 }
 
 /// Opens `gate` and awaits every one of `runs` (jobs it held): their

@@ -9,12 +9,14 @@
 //! - `waker`: wakers that count, manual polling, and the hand-written
 //!   [`block_on_counting`] that counts polls and wake-ups.
 //! - `gate`: [`Gate`], [`Counter`], [`Concurrency`], [`held`] /
-//!   [`occupy`]: hold blocking jobs and release them deterministically;
-//!   every wait has a deadline.
+//!   [`occupy`], [`HeldThread`]: hold blocking jobs and release them
+//!   deterministically; every wait has a deadline.
 //! - `wait`: [`wait_until`], [`wait_stats`], [`assert_stays`]: wait for an
 //!   event (polling with a short sleep and a generous deadline), never
 //!   assert timing.
 //! - `files`: [`TempFile`] and [`pattern`] bytes, for the adapters' tests.
+//! - `probe`: [`Probe`], what a test sees of the value an adapter's job
+//!   drives (its calls, the gate it blocks on, its drop).
 //! - here: [`SLOWDOWN`], [`sized`]: under Miri every deadline stretches and
 //!   job and loop counts shrink (`.ci/miri`); [`pool`] and friends.
 
@@ -23,6 +25,7 @@
 mod exec;
 mod files;
 mod gate;
+mod probe;
 mod timeout;
 mod wait;
 mod waker;
@@ -35,6 +38,7 @@ use threadbridge::Pool;
 pub use exec::*;
 pub use files::*;
 pub use gate::*;
+pub use probe::*;
 pub use timeout::*;
 pub use wait::*;
 pub use waker::*;

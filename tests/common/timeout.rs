@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use threadbridge::{Limiter, Pool};
 
-use super::{pool, TEST_SECS};
+use super::{pool, DEADLINE, TEST_SECS};
 
 /// Runs `f` on its own thread and returns its result; panics with a clear
 /// message if it does not finish within `secs` seconds. A panic inside `f`
@@ -67,6 +67,19 @@ where
     R: Send + 'static,
 {
     guard(move || body(pool(max_threads)))
+}
+
+/// [`with_pool`] for a body that starts from a pool already shut down:
+/// `shutdown_timeout` has returned `true`, every worker is gone.
+pub fn with_shut_down_pool<R, F>(max_threads: usize, body: F) -> R
+where
+    F: FnOnce(Pool) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    with_pool(max_threads, move |pool| {
+        assert!(pool.shutdown_timeout(DEADLINE));
+        body(pool)
+    })
 }
 
 /// [`with_pool`] plus a limiter of `limit` on that pool.

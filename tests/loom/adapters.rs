@@ -4,20 +4,19 @@ use std::sync::Arc;
 
 use loom::future::block_on;
 use loom::thread;
+use threadbridge::{Pool, Unblock};
 
-use crate::{finish, pool};
+use crate::{finish, model_on_pool, pool};
 
 /// 4. `iter`: a read-ahead job fills a buffer of two, gives its thread
 /// back, and the stream restarts it at half: every item arrives once, in
 /// order, with no restart lost between the job's last look and its exit.
 #[test]
 fn iter_restarts_read_ahead_without_losing_an_item() {
-    loom::model(|| {
+    model_on_pool(1, |pool| {
         use futures::StreamExt;
-        let pool = pool(1);
         let items: Vec<u32> = block_on(pool.iter_with_capacity(2, 0..3u32).collect());
         assert_eq!(items, [0, 1, 2]);
-        finish(&pool);
     });
 }
 
@@ -35,23 +34,27 @@ impl std::io::Write for Sink {
     }
 }
 
+/// An `Unblock` with a buffer of 2 on `pool`, writing into a fresh
+/// [`Sink`], and that sink to read the bytes back from.
+fn sink_writer(pool: &Pool) -> (Sink, Unblock<Sink>) {
+    let sink = Sink::default();
+    (sink.clone(), Unblock::with_pool(pool, 2, sink))
+}
+
 /// 5. `Unblock` writing: the async side fills the buffer and starts a job
 /// only when none is busy; a job drains and exits in one step. Every byte
 /// reaches the writer, flush waits for it, and the value comes back.
 #[test]
 fn unblock_write_flush_and_into_inner() {
-    loom::model(|| {
+    model_on_pool(1, |pool| {
         use futures::io::AsyncWriteExt;
-        let pool = pool(1);
-        let sink = Sink::default();
-        let mut out = threadbridge::Unblock::with_pool(&pool, 2, sink.clone());
+        let (sink, mut out) = sink_writer(pool);
         block_on(async {
             out.write_all(b"abc").await.unwrap();
             out.flush().await.unwrap();
         });
         assert_eq!(&*sink.0.lock().unwrap(), b"abc");
         drop(block_on(out.into_inner()));
-        finish(&pool);
     });
 }
 
@@ -59,16 +62,13 @@ fn unblock_write_flush_and_into_inner() {
 /// its current `read` and the pool is left with nothing running.
 #[test]
 fn unblock_dropped_mid_read_ends_its_job() {
-    loom::model(|| {
+    model_on_pool(1, |pool| {
         use futures::io::AsyncReadExt;
-        let pool = pool(1);
-        let mut input =
-            threadbridge::Unblock::with_pool(&pool, 2, std::io::Cursor::new(vec![7u8; 6]));
+        let mut input = Unblock::with_pool(pool, 2, std::io::Cursor::new(vec![7u8; 6]));
         let mut byte = [0u8; 1];
         block_on(input.read_exact(&mut byte)).unwrap();
         assert_eq!(byte, [7]);
         drop(input);
-        finish(&pool);
     });
 }
 
@@ -78,17 +78,14 @@ fn unblock_dropped_mid_read_ends_its_job() {
 /// would wait for a flush that may never come.
 #[test]
 fn unblock_written_bytes_reach_the_writer_without_a_flush() {
-    loom::model(|| {
+    model_on_pool(1, |pool| {
         use futures::io::AsyncWriteExt;
-        let pool = pool(1);
-        let sink = Sink::default();
-        let mut out = threadbridge::Unblock::with_pool(&pool, 2, sink.clone());
+        let (sink, mut out) = sink_writer(pool);
         block_on(out.write_all(b"abc")).unwrap();
         while sink.0.lock().unwrap().len() < 3 {
             thread::yield_now();
         }
         drop(out);
-        finish(&pool);
     });
 }
 
@@ -123,7 +120,7 @@ fn unblock_close_drops_the_value_once_and_wakes() {
         let sink = Sink::default();
         let drops = Arc::new(AtomicUsize::new(0));
         let writer = CountedSink(sink.clone(), drops.clone());
-        let mut out = threadbridge::Unblock::with_pool(&pool, 2, writer);
+        let mut out = Unblock::with_pool(&pool, 2, writer);
         block_on(async {
             out.write_all(b"abc").await.unwrap();
             out.close().await.unwrap();

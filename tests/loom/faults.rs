@@ -9,6 +9,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use loom::future::block_on;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::thread;
+use threadbridge::{Pool, Shutdown};
 
 use crate::{finish, flag, poll, pool, Gate, LONG};
 
@@ -72,16 +73,23 @@ fn a_panicking_wake_vs_submit_and_shutdown() {
     });
 }
 
+/// A one-thread pool shut down while its only worker runs a detached job
+/// held on the returned gate: that worker exits once the gate opens.
+fn shut_down_while_held() -> (Pool, Gate, Shutdown) {
+    let pool = pool(1);
+    let gate = Gate::default();
+    pool.run(gate.waiter()).detach();
+    let shutdown = pool.shutdown();
+    (pool, gate, shutdown)
+}
+
 /// The `Shutdown` future polled while the last worker exits: it is either
 /// ready at once or woken once the worker is gone (a registration that
 /// could miss the exit would leave the model waiting: a loom deadlock).
 #[test]
 fn shutdown_polled_while_the_last_worker_exits() {
     loom::model(|| {
-        let pool = pool(1);
-        let gate = Gate::default();
-        pool.run(gate.waiter()).detach();
-        let mut shutdown = pool.shutdown();
+        let (pool, gate, mut shutdown) = shut_down_while_held();
         let (flag, waker) = flag();
         let opener = {
             let gate = gate.clone();
@@ -102,10 +110,7 @@ fn shutdown_polled_while_the_last_worker_exits() {
 #[test]
 fn shutdown_dropped_while_the_last_worker_exits() {
     loom::model(|| {
-        let pool = pool(1);
-        let gate = Gate::default();
-        pool.run(gate.waiter()).detach();
-        let mut first = pool.shutdown();
+        let (pool, gate, mut first) = shut_down_while_held();
         let (_, waker) = flag();
         let _ = std::pin::Pin::new(&mut first).poll(&mut Context::from_waker(&waker));
         let dropper = thread::spawn(move || drop(first));

@@ -9,7 +9,7 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use loom::thread;
 use threadbridge::{Pool, TryRunError};
 
-use crate::{finish, flag, poll, pool, Gate, Tracked};
+use crate::{finish, flag, model_on_pool, poll, pool, Gate, Tracked};
 
 /// 1. Job state: submit → run → complete, awaited. The closure runs once,
 /// the result arrives once, the counters are in before the Run is ready.
@@ -186,11 +186,9 @@ fn cancel_token_vs_completion() {
 /// that job back and runs it inline instead of deadlocking.
 #[test]
 fn nested_run_is_taken_inline() {
-    loom::model(|| {
-        let pool = pool(1);
+    model_on_pool(1, |pool| {
         let p = pool.clone();
         let outer = pool.run(move || block_on(p.run(|| 2)) + 1);
         assert_eq!(block_on(outer), 3);
-        finish(&pool);
     });
 }

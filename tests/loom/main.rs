@@ -73,6 +73,16 @@ fn finish(pool: &Pool) {
     );
 }
 
+/// A model on a fresh [`pool`] of `max_threads`: `body` drives it, then
+/// the pool must [`finish`] (every worker exits, nothing left counted).
+fn model_on_pool(max_threads: usize, body: impl Fn(&Pool) + Send + Sync + 'static) {
+    loom::model(move || {
+        let pool = pool(max_threads);
+        body(&pool);
+        finish(&pool);
+    });
+}
+
 /// Counts its drops: a value dropped twice or never shows in the count.
 struct Tracked(Arc<AtomicUsize>);
 

@@ -8,7 +8,7 @@ use loom::future::block_on;
 use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::thread;
 
-use crate::{alone, finish, pool, Gate};
+use crate::{alone, finish, model_on_pool, pool, Gate};
 
 /// A reserved job runs on a thread set aside while the pool's one
 /// ordinary thread is held and an ordinary job is queued; the reservation
@@ -17,8 +17,7 @@ use crate::{alone, finish, pool, Gate};
 /// free), and every thread exits at the end.
 #[test]
 fn reservation_dropped_while_its_job_runs() {
-    loom::model(|| {
-        let pool = pool(1);
+    model_on_pool(1, |pool| {
         let urgent = pool.reserve(1);
         let ordinary = Arc::new(AtomicUsize::new(0));
         let gate = Gate::default();
@@ -37,7 +36,6 @@ fn reservation_dropped_while_its_job_runs() {
         gate.open();
         block_on(held);
         block_on(queued);
-        finish(&pool);
     });
 }
 

@@ -9,21 +9,19 @@ use loom::sync::atomic::AtomicUsize;
 use loom::thread;
 use threadbridge::Pool;
 
-use crate::{alone, finish, pool, Gate};
+use crate::{alone, finish, model_on_pool, Gate};
 
 /// 3. Idle claim: a job submitted while the only worker finishes its last
 /// job and parks is never stranded in the queue (tokio#8056's class).
 #[test]
 fn submit_racing_worker_going_idle() {
-    loom::model(|| {
-        let pool = pool(1);
+    model_on_pool(1, |pool| {
         let first = pool.run(|| 1);
         let p = pool.clone();
         let submitter = thread::spawn(move || block_on(p.run(|| 2)));
         assert_eq!(block_on(first), 1);
         assert_eq!(submitter.join().unwrap(), 2);
         assert!(pool.stats().threads <= 1);
-        finish(&pool);
     });
 }
 
@@ -53,8 +51,7 @@ fn keep_alive_expiry_racing_new_job() {
 /// must wake the next one when it finds more work queued.
 #[test]
 fn woken_thread_wakes_the_next() {
-    loom::model(|| {
-        let pool = pool(2);
+    model_on_pool(2, |pool| {
         // Start both threads and let them go idle.
         let (g1, g2) = (Gate::default(), Gate::default());
         let (a, b) = (g1.clone(), g2.clone());
@@ -73,7 +70,6 @@ fn woken_thread_wakes_the_next() {
         let second = pool.run(move || h.open());
         block_on(second);
         block_on(first);
-        finish(&pool);
     });
 }
 
@@ -83,8 +79,7 @@ fn woken_thread_wakes_the_next() {
 /// one thread without waiting for a keep-alive.
 #[test]
 fn lowered_cap_holds_for_queued_jobs() {
-    loom::model(|| {
-        let pool = pool(2);
+    model_on_pool(2, |pool| {
         let gate = Gate::default();
         let a = pool.run(gate.waiter());
         let b = pool.run(gate.waiter());
@@ -100,7 +95,6 @@ fn lowered_cap_holds_for_queued_jobs() {
         while pool.stats().threads > 1 {
             thread::yield_now(); // the surplus thread is on its way out
         }
-        finish(&pool);
     });
 }
 

@@ -159,8 +159,7 @@ fn capacity_zero_is_a_clear_panic() {
 
 #[test]
 fn a_shut_down_pool_gives_an_error_not_a_hang() {
-    with_pool(1, |pool| {
-        assert!(pool.shutdown_timeout(DEADLINE));
+    with_shut_down_pool(1, |pool| {
         let mut input = Unblock::with_pool(&pool, 16, Cursor::new(b"abc".to_vec()));
         let err = block_on(input.read(&mut [0; 4])).unwrap_err();
         assert!(err.to_string().contains("shut down"), "{err}");

@@ -10,7 +10,7 @@ use super::*;
 #[test]
 fn dropping_mid_read_ends_the_job_after_the_current_read() {
     with_pool(2, |pool| {
-        let (reader, gate, reads, dropped) = gated_reader();
+        let (reader, probe) = gated_reader();
         // Half of 1 MiB free after every 1-byte read: without the stop the
         // job would go on reading for half a million reads.
         let mut input = Unblock::with_pool(&pool, sized(1 << 20, 1 << 10), reader);
@@ -19,18 +19,13 @@ fn dropping_mid_read_ends_the_job_after_the_current_read() {
             let mut read = input.read(&mut buf);
             assert!(poll_noop(Pin::new(&mut read)).is_pending());
         }
-        wait_until("the job blocked in its first read", || {
-            reads.load(Ordering::SeqCst) == 1
-        });
+        wait_until("the job blocked in its first read", || probe.calls() == 1);
         assert_eq!(pool.stats().running, 1);
         drop(input);
-        gate.open();
-        wait_stats(&pool, "the job ended", |s| s.running == 0);
-        wait_until("the reader dropped", || dropped.load(Ordering::SeqCst));
-        assert_eq!(
-            reads.load(Ordering::SeqCst),
+        probe.assert_stops_after_call(
+            &pool,
             1,
-            "the job went on reading after the Unblock was dropped"
+            "the job went on reading after the Unblock was dropped",
         );
         assert_eq!(pool.stats().completed, 1);
     });
@@ -40,10 +35,9 @@ fn dropping_mid_read_ends_the_job_after_the_current_read() {
 #[test]
 fn dropping_before_the_job_starts_cancels_it() {
     with_pool(1, |pool| {
-        let gate = Gate::new();
-        let holder = hold_only_thread(&pool, &gate);
-        let (reader, reader_gate, reads, dropped) = gated_reader();
-        reader_gate.open();
+        let holder = HeldThread::new(&pool);
+        let (reader, probe) = gated_reader();
+        probe.gate.open();
         let mut input = Unblock::with_pool(&pool, 64, reader);
         {
             let mut buf = [0; 4];
@@ -52,15 +46,11 @@ fn dropping_before_the_job_starts_cancels_it() {
         }
         wait_stats(&pool, "the read job queued", |s| s.queued == 1);
         drop(input);
-        assert!(
-            dropped.load(Ordering::SeqCst),
-            "the reader outlived its Unblock"
-        );
+        assert!(probe.dropped(), "the reader outlived its Unblock");
         let stats = pool.stats();
         assert_eq!((stats.queued, stats.cancelled), (0, 1), "{stats:?}");
-        gate.open();
-        block_on(holder);
-        assert_eq!(reads.load(Ordering::SeqCst), 0);
+        block_on(holder.release());
+        assert_eq!(probe.calls(), 0);
     });
 }
 

@@ -21,7 +21,7 @@ mod seek;
 
 use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::*;
@@ -85,18 +85,14 @@ impl Read for FailingReader {
     }
 }
 
-/// A reader that never ends: each read counts itself, waits for `gate`,
-/// then gives one byte. Records being dropped.
-struct GatedReader {
-    gate: Arc<Gate>,
-    reads: Arc<AtomicUsize>,
-    dropped: Arc<AtomicBool>,
-}
+/// A reader that never ends: each read counts itself, waits for its
+/// probe's gate, then gives one byte. Records being dropped.
+struct GatedReader(Probe);
 
 impl Read for GatedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.gate.wait();
+        self.0.call();
+        self.0.gate.wait();
         buf[0] = b'g';
         Ok(1)
     }
@@ -104,20 +100,13 @@ impl Read for GatedReader {
 
 impl Drop for GatedReader {
     fn drop(&mut self) {
-        self.dropped.store(true, Ordering::SeqCst);
+        self.0.mark_dropped();
     }
 }
 
-fn gated_reader() -> (GatedReader, Arc<Gate>, Arc<AtomicUsize>, Arc<AtomicBool>) {
-    let gate = Gate::new();
-    let reads = Arc::new(AtomicUsize::new(0));
-    let dropped = Arc::new(AtomicBool::new(false));
-    let reader = GatedReader {
-        gate: gate.clone(),
-        reads: reads.clone(),
-        dropped: dropped.clone(),
-    };
-    (reader, gate, reads, dropped)
+fn gated_reader() -> (GatedReader, Probe) {
+    let probe = Probe::new();
+    (GatedReader(probe.clone()), probe)
 }
 
 /// An `Unblock` on a pool of its own (which closes when the `Unblock` is

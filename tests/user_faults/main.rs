@@ -21,7 +21,7 @@ use common::{
     expect_panic, panic_message, sized, wait_stats, wait_until, Executor, Gate, DEADLINE,
 };
 use futures::{AsyncReadExt, StreamExt};
-use threadbridge::{Limiter, Pool, Stats, Unblock};
+use threadbridge::{Builder, Limiter, Pool, Stats, Unblock};
 
 /// The two executors each scenario runs under: smol's `block_on` drives a
 /// reactor Miri cannot run, so Miri gets `futures`' instead.
@@ -74,7 +74,7 @@ impl Site {
     }
 
     /// A site on a pool built by `builder`, with a limiter of 1 or none.
-    fn from_builder(builder: threadbridge::Builder, limited: bool) -> Self {
+    fn from_builder(builder: Builder, limited: bool) -> Self {
         let pool = builder.build().unwrap();
         let limiter = limited.then(|| pool.limiter(1));
         Self { pool, limiter }
@@ -394,48 +394,58 @@ fn a_closure_whose_drop_panics_when_its_run_is_dropped_before_it_starts() {
     });
 }
 
-#[test]
-fn a_panicking_job_nobody_awaits_and_a_panicking_on_panic_hook() {
+/// [`after_each`] for the scenarios that are the pool's own hooks: with
+/// and without a limiter, each on a fresh pool of 2 threads that `hooks`
+/// adds its hooks to, and under the timeout guard, runs `scenario` and
+/// checks under `ex` that the pool still serves after it.
+fn after_each_with_hooks<H, S>(ex: Executor, hooks: H, scenario: S)
+where
+    H: Fn(Builder) -> Builder + Send + Sync + 'static,
+    S: Fn(&Site) -> Outcomes + Send + Sync + 'static,
+{
+    let (hooks, scenario) = (Arc::new(hooks), Arc::new(scenario));
     for limited in [false, true] {
+        let (hooks, scenario) = (hooks.clone(), scenario.clone());
         common::guard(move || {
-            let builder = Pool::builder()
-                .max_threads(2)
-                .on_panic(|_| panic!("a hostile on_panic hook"));
+            let builder = hooks(Pool::builder().max_threads(2));
             let site = Site::from_builder(builder, limited);
             let before = site.pool.stats();
-            site.run(|| panic!("nobody awaits this")).detach();
-            let awaited = expect_panic("an awaited panicking job", || {
-                common::block_on(site.run(|| panic!("awaited")))
-            });
-            assert!(awaited.contains("awaited"), "{awaited}");
-            let outcomes = outcomes(0, 2, 0);
-            assert_still_serves(Executor::FuturesBlockOn, &site, before, outcomes);
+            let outcomes = scenario(&site);
+            assert_still_serves(ex, &site, before, outcomes);
         });
     }
 }
 
 #[test]
-fn hooks_and_thread_names_that_panic() {
-    for limited in [false, true] {
-        common::guard(move || {
-            let builder = Pool::builder()
-                .max_threads(2)
-                .thread_name(|_| panic!("a hostile thread_name"))
-                .on_thread_start(|| panic!("a hostile on_thread_start"))
-                .on_thread_stop(|| panic!("a hostile on_thread_stop"))
-                .keep_alive(Duration::from_millis(1));
-            let site = Site::from_builder(builder, limited);
-            let before = site.pool.stats();
-            let name =
-                common::block_on(site.run(|| std::thread::current().name().map(str::to_owned)));
-            assert!(
-                name.unwrap().starts_with("threadbridge-"),
-                "the default name stands in"
-            );
-            // Threads that expire run the stop hook; the pool starts others.
-            wait_stats(&site.pool, "the idle thread expired", |s| s.threads == 0);
-            let outcomes = outcomes(1, 0, 0);
-            assert_still_serves(TWO_EXECUTORS[1], &site, before, outcomes);
+fn a_panicking_job_nobody_awaits_and_a_panicking_on_panic_hook() {
+    let hooks = |builder: Builder| builder.on_panic(|_| panic!("a hostile on_panic hook"));
+    after_each_with_hooks(Executor::FuturesBlockOn, hooks, |site| {
+        site.run(|| panic!("nobody awaits this")).detach();
+        let awaited = expect_panic("an awaited panicking job", || {
+            common::block_on(site.run(|| panic!("awaited")))
         });
-    }
+        assert!(awaited.contains("awaited"), "{awaited}");
+        outcomes(0, 2, 0)
+    });
+}
+
+#[test]
+fn hooks_and_thread_names_that_panic() {
+    let hooks = |builder: Builder| {
+        builder
+            .thread_name(|_| panic!("a hostile thread_name"))
+            .on_thread_start(|| panic!("a hostile on_thread_start"))
+            .on_thread_stop(|| panic!("a hostile on_thread_stop"))
+            .keep_alive(Duration::from_millis(1))
+    };
+    after_each_with_hooks(TWO_EXECUTORS[1], hooks, |site| {
+        let name = common::block_on(site.run(|| std::thread::current().name().map(str::to_owned)));
+        assert!(
+            name.unwrap().starts_with("threadbridge-"),
+            "the default name stands in"
+        );
+        // Threads that expire run the stop hook; the pool starts others.
+        wait_stats(&site.pool, "the idle thread expired", |s| s.threads == 0);
+        outcomes(1, 0, 0)
+    });
 }
