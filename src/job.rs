@@ -41,8 +41,8 @@ use crate::error::Expired;
 use crate::fault::discard;
 use crate::observe::timing::{self, Ran};
 use crate::queue::{After, Claim, Expiry, Job, Loc, Tokens};
-use crate::state::{IdleWorker, Shared};
-use crate::sync::{self, Arc, AtomicBool, AtomicU32, AtomicU8, Mutex, Ordering};
+use crate::state::Shared;
+use crate::sync::{self, Arc, AtomicBool, AtomicU32, AtomicU8, IdleWorker, Mutex, Ordering};
 use crate::worker;
 
 /// Makes the [`CancelToken`] a closure is handed, with the job's deadline
@@ -422,7 +422,7 @@ impl<W: Work> Job for JobCell<W> {
         // Counters first: a job is counted before its Run becomes ready.
         let limiter = self.limiter.as_ref();
         // Claimed from `urgent` by this very thread: it ran as reserved.
-        let reserved = self.loc() == Loc::Reserved;
+        let reserved = matches!(self.loc(), Loc::Reserved);
         let panicked = outcome.is_err();
         let after = worker::finish(&self.shared, panicked, limiter, worker, &ran, reserved);
         let mut slot = self.slot.lock();

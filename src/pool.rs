@@ -13,9 +13,9 @@ use crate::job::{Cancellable, Deadline, Plain, Work};
 use crate::queue::{Admit, Loc, Task, Tokens};
 use crate::run::Run;
 use crate::shutdown::Shutdown;
-use crate::state::{self, Shared, State, WAKE};
+use crate::state::{self, Shared, State};
 use crate::stats::Stats;
-use crate::sync::{Arc, Ordering};
+use crate::sync::{Arc, Ordering, WAKE};
 use crate::worker;
 
 /// A bounded pool of worker threads that async code hands blocking work to.
@@ -246,7 +246,7 @@ impl Pool {
     /// # }).unwrap();
     /// ```
     pub fn stats(&self) -> Stats {
-        self.shared.stats()
+        snapshot(&self.shared, &self.shared.lock())
     }
 
     /// Closes the pool to new jobs at once and returns a future that
@@ -326,6 +326,31 @@ impl fmt::Debug for Pool {
         f.debug_struct("Pool")
             .field("stats", &self.stats())
             .finish()
+    }
+}
+
+/// A snapshot of the pool's threads, queue and totals, under the pool
+/// lock the caller holds (`st`).
+pub(crate) fn snapshot(shared: &Shared, st: &State) -> Stats {
+    let live = st.queue_live();
+    let queued = live.min(shared.config.queue_capacity);
+    Stats {
+        threads: st.threads,
+        idle_threads: st.idle.len(),
+        spinning_threads: st.spinning_idle(),
+        max_threads: st.max_threads,
+        running: st.running,
+        queued,
+        waiting: live - queued,
+        completed: st.completed,
+        panicked: st.panicked,
+        cancelled: st.cancelled,
+        rejected: st.rejected,
+        queue_wait: st.queue_wait,
+        run_time: st.run_time,
+        starved: st.starved,
+        expired: st.expired,
+        reserved: st.reserved,
     }
 }
 

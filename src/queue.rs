@@ -1,6 +1,8 @@
 //! The queues a job waits in, as the pool lock sees them: the [`Job`]
 //! trait (a job apart from its closure and result), the pool's FIFO of
-//! [`Task`]s, and a limiter's [`Tokens`] with their FIFO of waiters.
+//! [`Task`]s, and a limiter's [`Tokens`] with their FIFO of waiters; and
+//! the one queue of tasks under that lock, the `Shutdown` futures'
+//! [`WakerSet`].
 //!
 //! Withdrawn jobs stay in their queue as tombstones (they are skipped when
 //! popped), and live counts are kept beside each queue; a queue is
@@ -12,9 +14,9 @@ use std::task::Waker;
 use std::time::Instant;
 
 use crate::observe::timing::{self, Ran, Timing};
-use crate::state::IdleWorker;
 use crate::stats::LimiterStats;
-use crate::sync::{Arc, AtomicBool, Mutex, Ordering};
+use crate::sync::IdleWorker;
+use crate::sync::{store_waker, Arc, AtomicBool, Mutex, Ordering, Store};
 
 /// A job as the pool's queues see it.
 pub(crate) type Task = Arc<dyn Job>;
@@ -318,5 +320,51 @@ impl TokenState {
             }
         }
         None
+    }
+}
+
+/// The wakers of several tasks waiting for one condition (the `Shutdown`
+/// futures of a pool), each under an id of its own, kept by
+/// [`store_waker`]'s rule: register under the lock that guards the
+/// condition, [`take_all`](WakerSet::take_all) under it when the condition
+/// turns true, wake unlocked.
+#[derive(Default)]
+pub(crate) struct WakerSet {
+    next_id: u64,
+    wakers: Vec<(u64, Option<Waker>)>,
+}
+
+impl WakerSet {
+    /// [`store_waker`] for waiter `id`, giving it an id on its first call.
+    pub(crate) fn store(
+        &mut self,
+        id: &mut Option<u64>,
+        waker: &Waker,
+        fresh: &mut Option<Waker>,
+    ) -> Store {
+        let id = *id.get_or_insert_with(|| {
+            self.next_id += 1;
+            self.next_id
+        });
+        let at = match self.wakers.iter().position(|(i, _)| *i == id) {
+            Some(at) => at,
+            None => {
+                self.wakers.push((id, None));
+                self.wakers.len() - 1
+            }
+        };
+        store_waker(&mut self.wakers[at].1, waker, fresh)
+    }
+
+    /// Takes waiter `id`'s waker out (it stopped waiting), to be dropped
+    /// once the lock is released.
+    pub(crate) fn forget(&mut self, id: u64) -> Option<Waker> {
+        let at = self.wakers.iter().position(|(i, _)| *i == id)?;
+        self.wakers.swap_remove(at).1
+    }
+
+    /// Takes every waker, to be woken once the lock is released.
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Waker> + '_ {
+        self.wakers.drain(..).filter_map(|(_, waker)| waker)
     }
 }

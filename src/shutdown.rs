@@ -6,8 +6,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use crate::state::{Shared, State, WAKE};
-use crate::sync::{Arc, Store};
+use crate::state::{Shared, State};
+use crate::sync::{Arc, Store, WAKE};
 
 /// Resolves once every worker thread of a closed pool has exited; from
 /// [`Pool::shutdown`](crate::Pool::shutdown).

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use crate::state::{Shared, State};
 use crate::Timing;
 
 /// A snapshot of a pool, from [`Pool::stats`](crate::Pool::stats).
@@ -137,34 +136,4 @@ pub struct Starvation {
     /// How long the oldest waiting job (of the pool, or of the limiter) has
     /// waited since it was accepted.
     pub oldest_wait: Duration,
-}
-
-impl Shared {
-    pub(crate) fn stats(&self) -> Stats {
-        self.stats_locked(&self.lock())
-    }
-
-    /// A snapshot, under the pool lock the caller holds.
-    pub(crate) fn stats_locked(&self, st: &State) -> Stats {
-        let live = st.queue_live();
-        let queued = live.min(self.config.queue_capacity);
-        Stats {
-            threads: st.threads,
-            idle_threads: st.idle.len(),
-            spinning_threads: st.spinning_idle(),
-            max_threads: st.max_threads,
-            running: st.running,
-            queued,
-            waiting: live - queued,
-            completed: st.completed,
-            panicked: st.panicked,
-            cancelled: st.cancelled,
-            rejected: st.rejected,
-            queue_wait: st.queue_wait,
-            run_time: st.run_time,
-            starved: st.starved,
-            expired: st.expired,
-            reserved: st.reserved,
-        }
-    }
 }

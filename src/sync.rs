@@ -17,8 +17,11 @@
 //! never shrinks) — about 256 KiB for a 512-thread pool. Its mutex stays
 //! for the pool lock, where it is measurably cheaper under a burst.
 //!
-//! Here too are the two guards every waker hand-off needs: [`wake`] and
-//! [`drop_quietly`] keep a panicking waker or `Drop` out of the pool.
+//! Here too are the hand-offs built on them: a waker's ([`store_waker`],
+//! and the guards [`wake`] and [`drop_quietly`], which keep a panicking
+//! waker or `Drop` out of the pool), and an idle worker's
+//! ([`IdleWorker`]: one word of news, watched while it spins, an
+//! [`Event`] while it parks).
 //!
 //! The `Condvar` here waits on a `&mut MutexGuard` in every build (as
 //! parking_lot does); std's and loom's guard-by-value API is wrapped once,
@@ -104,49 +107,65 @@ pub(crate) fn drop_quietly<V>(value: V) {
     }
 }
 
-/// The wakers of several tasks waiting for one condition (the `Shutdown`
-/// futures of a pool), each under an id of its own, kept by
-/// [`store_waker`]'s rule: register under the lock that guards the
-/// condition, [`take_all`](WakerSet::take_all) under it when the condition
-/// turns true, wake unlocked.
-#[derive(Default)]
-pub(crate) struct WakerSet {
-    next_id: u64,
-    wakers: Vec<(u64, Option<Waker>)>,
+/// A worker thread's handle on the idle stack.
+///
+/// | `notified` | meaning                                   | set by                     |
+/// |------------|-------------------------------------------|----------------------------|
+/// | `NONE`     | on the idle stack, spinning or parked     | the thread, going idle     |
+/// | `WORK`     | popped to take a queued job (counted in `waking`) | `State::dispatch`, `State::wake_next` |
+/// | `WAKE`     | popped to exit if it can (close, resize)  | `Shared::close`, `State::resize` |
+///
+/// Whoever pops a thread off the stack sets `notified`, under the pool lock.
+/// A thread that is `spinning` watches `notified` without the lock and needs
+/// no [`Event`] notify; it clears `spinning` under the lock before it parks,
+/// so a popper always knows whether a notify is needed. A parked thread
+/// re-checks `notified` under the lock after every wake-up: a notify's
+/// permit may outlive what it announced. `spinning` is set under
+/// the lock too: by the thread going idle, or by a spinner handed work that
+/// relays spinning to the parked thread on top of the stack, and then
+/// notifies it: until it wakes, that notify stands in for a popper's.
+///
+/// The stack keeps the order in which threads went idle; a thread's
+/// place in it never changes while it is idle, spinning or not.
+pub(crate) struct IdleWorker {
+    pub(crate) event: Event,
+    // ORDERING: written under the pool lock with Release; read by the spinning
+    // thread with Acquire outside it, and under the lock otherwise.
+    pub(crate) notified: AtomicU8,
+    // ORDERING: only accessed with the pool lock held; Relaxed suffices.
+    pub(crate) spinning: AtomicBool,
 }
 
-impl WakerSet {
-    /// [`store_waker`] for waiter `id`, giving it an id on its first call.
-    pub(crate) fn store(
-        &mut self,
-        id: &mut Option<u64>,
-        waker: &Waker,
-        fresh: &mut Option<Waker>,
-    ) -> Store {
-        let id = *id.get_or_insert_with(|| {
-            self.next_id += 1;
-            self.next_id
-        });
-        let at = match self.wakers.iter().position(|(i, _)| *i == id) {
-            Some(at) => at,
-            None => {
-                self.wakers.push((id, None));
-                self.wakers.len() - 1
-            }
-        };
-        store_waker(&mut self.wakers[at].1, waker, fresh)
+pub(crate) const NONE: u8 = 0;
+pub(crate) const WORK: u8 = 1;
+pub(crate) const WAKE: u8 = 2;
+
+impl IdleWorker {
+    pub(crate) fn new() -> Self {
+        Self {
+            event: Event::new(),
+            notified: AtomicU8::new(NONE),
+            spinning: AtomicBool::new(false),
+        }
     }
 
-    /// Takes waiter `id`'s waker out (it stopped waiting), to be dropped
-    /// once the lock is released.
-    pub(crate) fn forget(&mut self, id: u64) -> Option<Waker> {
-        let at = self.wakers.iter().position(|(i, _)| *i == id)?;
-        self.wakers.swap_remove(at).1
+    /// Hands `why` over; returns whether the thread is parked and needs an
+    /// [`Event`] notify (a spinning one sees `notified` by itself).
+    pub(crate) fn hand(&self, why: u8) -> bool {
+        self.notified.store(why, Ordering::Release);
+        !self.is_spinning()
     }
 
-    /// Takes every waker, to be woken once the lock is released.
-    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Waker> + '_ {
-        self.wakers.drain(..).filter_map(|(_, waker)| waker)
+    /// Hands `why` over and wakes the thread if it is parked.
+    pub(crate) fn notify(&self, why: u8) {
+        if self.hand(why) {
+            self.event.notify();
+        }
+    }
+
+    /// Whether it spins (under the pool lock).
+    pub(crate) fn is_spinning(&self) -> bool {
+        self.spinning.load(Ordering::Relaxed)
     }
 }
 

@@ -24,8 +24,8 @@ use crate::config::Config;
 use crate::fault::call_hook;
 use crate::observe::timing::Ran;
 use crate::queue::{After, Claim, DeadlineKey, Loc, Task, Tokens};
-use crate::state::{self, IdleWorker, Shared, State, NONE, WORK};
-use crate::sync::{thread, unlocked, Arc, MutexGuard, Ordering};
+use crate::state::{self, Shared, State};
+use crate::sync::{thread, unlocked, Arc, IdleWorker, MutexGuard, Ordering, NONE, WORK};
 
 /// Releases the pool lock, does the wake-ups deferred past it, then starts
 /// the threads reserved under it. The way every critical section that may

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use crate::config::Detector;
 use crate::observe::hook_thread;
 use crate::observe::timing::now_ns;
+use crate::pool;
 use crate::queue::Loc;
 use crate::state::{Shared, State};
 use crate::stats::Starvation;
@@ -67,7 +68,7 @@ impl Due for Shared {
         }
         st.limiters = limiters;
         st.limiters.retain(|weak| weak.strong_count() > 0);
-        let stats = (!episodes.is_empty()).then(|| self.stats_locked(&st));
+        let stats = (!episodes.is_empty()).then(|| pool::snapshot(self, &st));
         if next.is_none() {
             st.armed = false;
         }

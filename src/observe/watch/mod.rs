@@ -54,12 +54,8 @@ use crate::timer::{self, Due};
 
 pub use self::registry::SlowPoll;
 use self::registry::{registry, WatchInner, WatchState};
-use self::report::finished;
+use self::report::{finished, SCAN};
 use self::slot::Site;
-
-/// How often the timer thread scans the polling threads while a watch is
-/// live: a slow poll is reported within about its threshold plus this.
-pub(super) const SCAN: Duration = Duration::from_millis(5);
 
 /// Wraps `fut` so that its slow polls are reported to every live
 /// [`on_slow_poll`] watch: the poll that blocks an executor thread, named

@@ -11,7 +11,6 @@ use crate::timer::Due;
 
 use super::registry::{registry, Scanner, SlowPoll, WatchInner};
 use super::slot::{Frame, Site, Slot};
-use super::SCAN;
 
 /// Calls `watch`'s hook with `report` on the hook thread, unless the watch
 /// is dropped before the call starts.
@@ -76,6 +75,10 @@ pub(super) fn slot_key(slot: &std::sync::Arc<Slot>) -> usize {
 pub(super) fn watch_key(watch: &Arc<WatchInner>) -> usize {
     Arc::as_ptr(watch) as usize
 }
+
+/// How often the timer thread scans the polling threads while a watch is
+/// live: a slow poll is reported within about its threshold plus this.
+pub(super) const SCAN: Duration = Duration::from_millis(5);
 
 /// The timer's side: every [`SCAN`] while a watch lives, report each poll
 /// running past a threshold (once per poll and watch).
