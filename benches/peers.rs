@@ -29,6 +29,7 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -278,16 +279,23 @@ fn limiter_interleaved(lim: &LimiterContenders) {
 
 /// CPU time used over one second by the idle threads of the threadbridge
 /// pools (named `threadbridge-*`), from `/proc/self/task/*/stat` (10 ms
-/// clock ticks): an idle pool must not spin.
+/// clock ticks): an idle pool must not spin. Counted per thread, over the
+/// threads alive at both reads: one whose keep-alive expires in between
+/// takes its whole past CPU time with it, which a difference of sums
+/// would count as negative.
 fn idle_cpu() {
-    fn ticks() -> u64 {
+    fn ticks() -> HashMap<String, u64> {
         let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-            return 0;
+            return HashMap::new();
         };
         tasks
-            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
-            .filter(|stat| stat.contains("(threadbridge-"))
-            .map(|stat| {
+            .filter_map(|t| {
+                let path = t.ok()?.path();
+                let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+                Some((path.file_name()?.to_string_lossy().into_owned(), stat))
+            })
+            .filter(|(_, stat)| stat.contains("(threadbridge-"))
+            .map(|(tid, stat)| {
                 let fields: Vec<&str> = stat
                     .rsplit(')')
                     .next()
@@ -300,18 +308,28 @@ fn idle_cpu() {
                         .and_then(|f| f.parse::<u64>().ok())
                         .unwrap_or(0)
                 };
-                at(11) + at(12)
+                (tid, at(11) + at(12))
             })
-            .sum()
+            .collect()
     }
     std::thread::sleep(Duration::from_millis(300)); // past any spin window
     let before = ticks();
     std::thread::sleep(Duration::from_secs(1));
-    let used = ticks() - before;
+    let after = ticks();
+    let used: u64 = after
+        .iter()
+        .filter_map(|(tid, t)| Some(t.saturating_sub(*before.get(tid)?)))
+        .sum();
+    let gone = before
+        .keys()
+        .filter(|tid| !after.contains_key(*tid))
+        .count();
     println!();
     println!(
-        "idle threadbridge pools, CPU over 1 s: {} ms (10 ms resolution)",
-        used * 10
+        "idle threadbridge pools, CPU over 1 s: {} ms (10 ms resolution; {} of {} threads, {gone} exited meanwhile)",
+        used * 10,
+        after.keys().filter(|tid| before.contains_key(*tid)).count(),
+        before.len(),
     );
 }
 
