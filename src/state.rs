@@ -43,6 +43,7 @@
 //! wakes the next (*wake chaining*), or up to two while more jobs run than
 //! the machine has cores (*fan-out*: the jobs are blocking, so threads, not
 //! cores, are what they wait for).
+//!
 //! The next job always goes to the thread on top of the idle stack, the
 //! most recently idle one, spinning or parked (DESIGN semantic 9; how
 //! threads go idle and spin is `worker.rs`).
