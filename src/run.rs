@@ -165,7 +165,8 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
         let waker = cx.waker().clone();
         let mut st = self.shared.lock();
         match self.loc() {
-            Loc::Queue => {
+            // Queued, or a reservation's job holding its token: claim it.
+            Loc::Queue | Loc::Urgent => {
                 let task: Task = self.clone();
                 if !claim_queued(&mut st, &task) {
                     return;
@@ -180,12 +181,6 @@ impl<W: Work> RunHandle<W::Output> for JobCell<W> {
                 drop((slot, st));
                 drop(stale);
                 return;
-            }
-            Loc::Urgent => {
-                let task: Task = self.clone();
-                if !claim_queued(&mut st, &task) {
-                    return;
-                }
             }
             Loc::Reserved | Loc::Nowhere => return,
         }
